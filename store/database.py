@@ -1,0 +1,119 @@
+"""Opening a store database: engine set-up, migrations, transactions, and error translation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from store.errors import Conflict, Unavailable
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_S = 5.0
+PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
+
+
+def default_url() -> str:
+    """$TURRIS_DB_URL, else an SQLite file in the user's data directory."""
+    if url := os.environ.get("TURRIS_DB_URL"):
+        return url
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'turris-api' / 'store.db'}"
+
+
+def describe(url: str) -> str:
+    """Where the store lives, for a status line: a file path, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"local file {parsed.database or ':memory:'}"
+    return parsed.render_as_string(hide_password=True)
+
+
+class Database:
+    """One engine per process; short transactions; database trouble becomes `Unavailable`."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = url or default_url()
+        self.description = describe(self.url)
+        self.engine = _create_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if migrate:
+            self.migrate()
+
+    def migrate(self, revision: str = "head") -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.guard(), self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Translate driver errors into store errors the user can act on."""
+        try:
+            yield
+        except IntegrityError as err:
+            raise Conflict("That change collides with another record; reload and try again.") from err
+        except OperationalError as err:
+            text = str(err.orig).lower()
+            if "locked" in text or "busy" in text:
+                raise Unavailable("The credential store is busy (another process holds a lock). Try again in a moment.") from err
+            if "readonly" in text or "read-only" in text:
+                raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
+            raise Unavailable("The credential store cannot be reached. Try again in a moment.") from err
+        except DBAPIError as err:
+            if err.connection_invalidated or isinstance(err.orig, (ConnectionError, OSError)):
+                raise Unavailable("The credential store connection was lost. Try again in a moment.") from err
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.guard(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
+        with self.guard(), self.engine.connect() as conn:
+            conn.execution_options(turris_immediate=True)
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("turris_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5)

@@ -1,0 +1,46 @@
+"""The one store interface the app, the CLI and the service talk to."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from store.models import (
+    ApiClient,
+    AuditEvent,
+    ClientDraft,
+    CreatedClient,
+    CreatedToken,
+    Me,
+    Member,
+    RestrictedToken,
+    TokenDraft,
+)
+
+
+@runtime_checkable
+class CredentialStore(Protocol):
+    """Acts as one member. Every method enforces the policy and raises the StoreError family.
+
+    `ref` is the internal id (digits) or, for API Clients, the Client ID. Updates carry the
+    version the caller last saw; a stale one raises Conflict.
+    """
+
+    description: str  # where the store lives, for a status line
+
+    def me(self) -> Me: ...
+
+    def list_clients(self) -> list[ApiClient]: ...
+    def get_client(self, ref: str | int) -> ApiClient: ...
+    def create_client(self, draft: ClientDraft) -> CreatedClient: ...
+    def update_client(self, ref: str | int, draft: ClientDraft, version: int) -> ApiClient: ...
+    def delete_client(self, ref: str | int) -> None: ...
+
+    def list_tokens(self) -> list[RestrictedToken]: ...
+    def get_token(self, ref: str | int) -> RestrictedToken: ...
+    def create_token(self, draft: TokenDraft) -> CreatedToken: ...
+    def update_token(self, ref: str | int, draft: TokenDraft, version: int) -> RestrictedToken: ...
+    def delete_token(self, ref: str | int) -> None: ...
+
+    def audit_events(self, limit: int = 50) -> list[AuditEvent]: ...
+    def list_members(self) -> list[Member]: ...
+    def add_member(self, email: str, role: str, can_manage_credentials: bool, display_name: str = "") -> Member: ...

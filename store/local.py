@@ -1,0 +1,373 @@
+"""LocalStore: the CredentialStore on a SQLAlchemy database, acting as one member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from store import crypto, policy, validation
+from store.database import Database
+from store.errors import Conflict, Invalid, NotFound
+from store.models import (
+    ACTIVE,
+    ApiClient,
+    AuditEvent,
+    ClientDraft,
+    CreatedClient,
+    CreatedToken,
+    Me,
+    Member,
+    Organization,
+    RestrictedToken,
+    TokenDraft,
+)
+from store.schema import (
+    api_clients,
+    audit_events,
+    members,
+    organizations,
+    restricted_tokens,
+    utcnow,
+)
+
+API_CLIENT = "api_client"
+RESTRICTED_TOKEN = "restricted_token"
+AUDIT_LIMIT_MAX = 1000
+
+_CLIENT_COLUMNS = [c for c in api_clients.c if c.name != "secret_hash"]
+_TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "locator")]
+
+
+class LocalStore:
+    """Every call runs in its own short transaction and re-reads who the member is."""
+
+    def __init__(self, db: Database, member: str | int | None = None) -> None:
+        self.db = db
+        self.description = db.description
+        self._member_id = self._resolve_member(member)
+
+    # --- who ---------------------------------------------------------------
+
+    def _resolve_member(self, member: str | int | None) -> int:
+        with self.db.read() as conn:
+            if member is None:
+                found = conn.execute(sa.select(members.c.id).order_by(members.c.id).limit(1)).scalar()
+                if found is None:
+                    raise NotFound("This store has no members yet.")
+                return found
+            if isinstance(member, int):
+                found = conn.execute(sa.select(members.c.id).where(members.c.id == member)).scalar()
+            else:
+                found = conn.execute(sa.select(members.c.id).where(members.c.email == member.strip().lower())).scalar()
+            if found is None:
+                raise NotFound(f"No member {validation.shown(str(member))} in this store.")
+            return found
+
+    def _me(self, conn: Connection) -> Me:
+        row = conn.execute(
+            sa.select(members, organizations.c.name.label("org_name"), organizations.c.api_access)
+            .join(organizations, organizations.c.id == members.c.organization_id)
+            .where(members.c.id == self._member_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound("Your membership no longer exists.")
+        return Me(
+            member=_member(row),
+            organization=Organization(id=row.organization_id, name=row.org_name, api_access=row.api_access),
+        )
+
+    def me(self) -> Me:
+        with self.db.read() as conn:
+            return self._me(conn)
+
+    # --- API Clients -------------------------------------------------------
+
+    def list_clients(self) -> list[ApiClient]:
+        with self.db.read() as conn:
+            me = self._me(conn)
+            policy.require_view(me)
+            rows = conn.execute(
+                sa.select(*_CLIENT_COLUMNS).where(api_clients.c.organization_id == me.organization.id)
+            ).all()
+        return sorted((_client(r) for r in rows), key=_by_name)
+
+    def get_client(self, ref: str | int) -> ApiClient:
+        with self.db.read() as conn:
+            me = self._me(conn)
+            policy.require_view(me)
+            return _client(self._client_row(conn, me, ref))
+
+    def create_client(self, draft: ClientDraft) -> CreatedClient:
+        name = validation.name(draft.name, "Client Name")
+        description = validation.description(draft.description)
+        origins = validation.origins(draft.allowed_origins)
+        secret = crypto.new_client_secret()
+        secret_hash = crypto.hash_secret(secret)  # outside the write lock: hashing takes time
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_clients(me)
+            now = utcnow()
+            new_id = conn.execute(
+                api_clients.insert().values(
+                    organization_id=me.organization.id,
+                    name=name,
+                    description=description,
+                    client_id=crypto.new_client_id(),
+                    secret_hash=secret_hash,
+                    secret_last4=crypto.last4(secret),
+                    allowed_origins=list(origins),
+                    status=ACTIVE,
+                    created_at=now,
+                    created_by=me.member.email,
+                    updated_at=now,
+                    version=1,
+                )
+            ).inserted_primary_key[0]
+            _audit(conn, me, "create", API_CLIENT, new_id, name)
+            row = conn.execute(sa.select(*_CLIENT_COLUMNS).where(api_clients.c.id == new_id)).one()
+        return CreatedClient(client=_client(row), secret=secret)
+
+    def update_client(self, ref: str | int, draft: ClientDraft, version: int) -> ApiClient:
+        values = {
+            "name": validation.name(draft.name, "Client Name"),
+            "description": validation.description(draft.description),
+            "allowed_origins": list(validation.origins(draft.allowed_origins)),
+        }
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_clients(me)
+            row = self._client_row(conn, me, ref)
+            _update_versioned(conn, api_clients, row, version, values)
+            _audit(conn, me, "update", API_CLIENT, row.id, values["name"])
+            return _client(conn.execute(sa.select(*_CLIENT_COLUMNS).where(api_clients.c.id == row.id)).one())
+
+    def delete_client(self, ref: str | int) -> None:
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_clients(me)
+            row = self._client_row(conn, me, ref)
+            conn.execute(api_clients.delete().where(api_clients.c.id == row.id))
+            _audit(conn, me, "delete", API_CLIENT, row.id, row.name)
+
+    def _client_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
+        text = str(ref).strip()
+        key = api_clients.c.id == int(text) if text.isdigit() else api_clients.c.client_id == text
+        row = conn.execute(
+            sa.select(*_CLIENT_COLUMNS).where(key, api_clients.c.organization_id == me.organization.id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"No API Client {validation.shown(text)} in {me.organization.name}.")
+        return row
+
+    # --- Restricted Access Tokens -----------------------------------------
+
+    def list_tokens(self) -> list[RestrictedToken]:
+        with self.db.read() as conn:
+            me = self._me(conn)
+            policy.require_view(me)
+            rows = conn.execute(
+                sa.select(*_TOKEN_COLUMNS).where(restricted_tokens.c.organization_id == me.organization.id)
+            ).all()
+        return sorted((_token(r) for r in rows), key=_by_name)
+
+    def get_token(self, ref: str | int) -> RestrictedToken:
+        with self.db.read() as conn:
+            me = self._me(conn)
+            policy.require_view(me)
+            return _token(self._token_row(conn, me, ref))
+
+    def create_token(self, draft: TokenDraft) -> CreatedToken:
+        name = validation.name(draft.name, "Token Name")
+        allowed = validation.ips(draft.allowed_ips)
+        locator = crypto.new_locator()
+        value = crypto.new_locator_token(crypto.RESTRICTED_TOKEN_PREFIX, locator)
+        token_hash = crypto.hash_secret(value)
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_tokens(me)
+            now = utcnow()
+            new_id = conn.execute(
+                restricted_tokens.insert().values(
+                    organization_id=me.organization.id,
+                    name=name,
+                    locator=locator,
+                    token_hash=token_hash,
+                    token_last4=crypto.last4(value),
+                    allowed_ips=list(allowed),
+                    created_at=now,
+                    created_by=me.member.email,
+                    updated_at=now,
+                    version=1,
+                )
+            ).inserted_primary_key[0]
+            _audit(conn, me, "create", RESTRICTED_TOKEN, new_id, name)
+            row = conn.execute(sa.select(*_TOKEN_COLUMNS).where(restricted_tokens.c.id == new_id)).one()
+        return CreatedToken(token=_token(row), value=value)
+
+    def update_token(self, ref: str | int, draft: TokenDraft, version: int) -> RestrictedToken:
+        values = {
+            "name": validation.name(draft.name, "Token Name"),
+            "allowed_ips": list(validation.ips(draft.allowed_ips)),
+        }
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_tokens(me)
+            row = self._token_row(conn, me, ref)
+            _update_versioned(conn, restricted_tokens, row, version, values)
+            _audit(conn, me, "update", RESTRICTED_TOKEN, row.id, values["name"])
+            return _token(conn.execute(sa.select(*_TOKEN_COLUMNS).where(restricted_tokens.c.id == row.id)).one())
+
+    def delete_token(self, ref: str | int) -> None:
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_tokens(me)
+            row = self._token_row(conn, me, ref)
+            conn.execute(restricted_tokens.delete().where(restricted_tokens.c.id == row.id))
+            _audit(conn, me, "delete", RESTRICTED_TOKEN, row.id, row.name)
+
+    def _token_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
+        text = str(ref).strip()
+        if not text.isdigit():
+            raise NotFound(f"No Restricted Access Token {validation.shown(text)} in {me.organization.name}.")
+        row = conn.execute(
+            sa.select(*_TOKEN_COLUMNS).where(
+                restricted_tokens.c.id == int(text), restricted_tokens.c.organization_id == me.organization.id
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"No Restricted Access Token {validation.shown(text)} in {me.organization.name}.")
+        return row
+
+    # --- audit and members -------------------------------------------------
+
+    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
+        if not 1 <= limit <= AUDIT_LIMIT_MAX:
+            raise Invalid("limit", f"Limit {limit} must be between 1 and {AUDIT_LIMIT_MAX}.", str(limit))
+        with self.db.read() as conn:
+            me = self._me(conn)
+            policy.require_view(me)
+            rows = conn.execute(
+                sa.select(audit_events)
+                .where(audit_events.c.organization_id == me.organization.id)
+                .order_by(audit_events.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            AuditEvent(
+                id=r.id,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                credential_type=r.credential_type,
+                credential_id=r.credential_id,
+                credential_name=r.credential_name,
+            )
+            for r in rows
+        ]
+
+    def list_members(self) -> list[Member]:
+        with self.db.read() as conn:
+            me = self._me(conn)
+            rows = conn.execute(
+                sa.select(members).where(members.c.organization_id == me.organization.id).order_by(members.c.email)
+            ).all()
+        return [_member(r) for r in rows]
+
+    def add_member(self, email: str, role: str, can_manage_credentials: bool, display_name: str = "") -> Member:
+        address = validation.email(email)
+        role_name = validation.role(role)
+        shown_name = validation.name(display_name or address.split("@")[0], "Display name", "display_name")
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_members(me)
+            if conn.execute(sa.select(members.c.id).where(members.c.email == address)).first():
+                raise Conflict(f"A member {validation.shown(address)} already exists.")
+            new_id = conn.execute(
+                members.insert().values(
+                    organization_id=me.organization.id,
+                    email=address,
+                    display_name=shown_name,
+                    role=role_name,
+                    can_manage_credentials=bool(can_manage_credentials),
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
+            return _member(conn.execute(sa.select(members).where(members.c.id == new_id)).one())
+
+
+def _by_name(item: ApiClient | RestrictedToken) -> tuple[str, int]:
+    return (item.name.casefold(), item.id)
+
+
+def _update_versioned(conn: Connection, table: sa.Table, row: Row, version: int, values: dict[str, Any]) -> None:
+    """Apply only if nobody changed the row since `version` was read."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Invalid("version", "An update needs the version it was based on.", str(version))
+    changed = conn.execute(
+        table.update()
+        .where(table.c.id == row.id, table.c.version == version)
+        .values(**values, version=table.c.version + 1, updated_at=utcnow())
+    ).rowcount
+    if changed != 1:
+        raise Conflict(
+            f"{row.name!r} was changed by someone else since you opened it (version {row.version}, yours {version}). "
+            "Reload it and apply your change again."
+        )
+
+
+def _audit(conn: Connection, me: Me, action: str, kind: str, credential_id: int, name: str) -> None:
+    conn.execute(
+        audit_events.insert().values(
+            organization_id=me.organization.id,
+            at=utcnow(),
+            actor=me.member.email,
+            action=action,
+            credential_type=kind,
+            credential_id=credential_id,
+            credential_name=name,
+        )
+    )
+
+
+def _member(row: Row) -> Member:
+    return Member(
+        id=row.id,
+        organization_id=row.organization_id,
+        email=row.email,
+        display_name=row.display_name,
+        role=row.role,
+        can_manage_credentials=row.can_manage_credentials,
+    )
+
+
+def _client(row: Row) -> ApiClient:
+    return ApiClient(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        client_id=row.client_id,
+        secret_last4=row.secret_last4,
+        allowed_origins=tuple(row.allowed_origins),
+        status=row.status,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+        version=row.version,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _token(row: Row) -> RestrictedToken:
+    return RestrictedToken(
+        id=row.id,
+        name=row.name,
+        token_last4=row.token_last4,
+        allowed_ips=tuple(row.allowed_ips),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+        version=row.version,
+        last_used_at=row.last_used_at,
+    )

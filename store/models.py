@@ -1,0 +1,162 @@
+"""Domain shapes. Public views have no field that could hold a secret; only Created* carry one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ACTIVE = "active"
+ADMIN = "admin"
+DEVELOPER = "developer"
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: int
+    name: str
+    api_access: bool
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    organization_id: int
+    email: str
+    display_name: str
+    role: str
+    can_manage_credentials: bool
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """An API Client as anyone may see it: the secret is represented by its last four only."""
+
+    id: int
+    name: str
+    description: str
+    client_id: str
+    secret_last4: str
+    allowed_origins: tuple[str, ...]
+    status: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    version: int
+    last_used_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ACTIVE
+
+
+@dataclass(frozen=True)
+class RestrictedToken:
+    """A Restricted Access Token as anyone may see it."""
+
+    id: int
+    name: str
+    token_last4: str
+    allowed_ips: tuple[str, ...]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    version: int
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CreatedClient:
+    """The result of creating an API Client: the only object that ever holds the secret."""
+
+    client: ApiClient
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """The result of creating a Restricted Access Token: the only object that ever holds it."""
+
+    token: RestrictedToken
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClientDraft:
+    """What a person typed for an API Client; the store validates it."""
+
+    name: str
+    description: str = ""
+    allowed_origins: str | Sequence[str] = ""
+
+
+@dataclass(frozen=True)
+class TokenDraft:
+    """What a person typed for a Restricted Access Token; the store validates it."""
+
+    name: str
+    allowed_ips: str | Sequence[str] = ""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    actor: str
+    action: str  # create | update | delete | set_status
+    credential_type: str  # api_client | restricted_token
+    credential_id: int
+    credential_name: str
+
+
+@dataclass(frozen=True)
+class Me:
+    """Who the store is acting as, in which organization."""
+
+    member: Member
+    organization: Organization
+
+    @property
+    def can_view(self) -> bool:
+        from store import policy
+
+        return policy.can_view(self)
+
+    @property
+    def can_manage_clients(self) -> bool:
+        from store import policy
+
+        return policy.can_manage_clients(self)
+
+    @property
+    def can_manage_tokens(self) -> bool:
+        from store import policy
+
+        return policy.can_manage_tokens(self)
+
+    @property
+    def sees_credential_controls(self) -> bool:
+        """View Docs, Run in Postman and Add New show for anyone holding the permission."""
+        return self.can_view and self.member.can_manage_credentials
+
+
+@dataclass(frozen=True)
+class VerifiedClient:
+    """An API Client whose secret was just checked (for the token endpoint)."""
+
+    id: int
+    client_id: str
+    name: str
+    organization_id: int
+    organization_name: str
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A Restricted Access Token that was just checked, with its current IP rules."""
+
+    id: int
+    name: str
+    organization_id: int
+    organization_name: str
+    allowed_ips: tuple[str, ...]

@@ -1,0 +1,89 @@
+"""What only someone with access to the database itself may do: the support desk's levers."""
+
+from __future__ import annotations
+
+import getpass
+
+import sqlalchemy as sa
+
+from store import crypto, validation
+from store.database import Database
+from store.errors import NotFound
+from store.local import API_CLIENT, LocalStore, _audit
+from store.models import ADMIN, ApiClient
+from store.schema import api_clients, member_tokens, members, organizations, utcnow
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "admin"
+
+
+def bootstrap(db: Database) -> None:
+    """On an empty store: one organization whose plan has API access, and its admin (the OS user)."""
+    with db.write() as conn:
+        if conn.execute(sa.select(members.c.id).limit(1)).first() is not None:
+            return
+        user = os_user()
+        now = utcnow()
+        org_id = conn.execute(
+            organizations.insert().values(name=f"{user}'s organization", api_access=True, created_at=now)
+        ).inserted_primary_key[0]
+        conn.execute(
+            members.insert().values(
+                organization_id=org_id,
+                email=validation.email(f"{user}@localhost"),
+                display_name=user,
+                role=ADMIN,
+                can_manage_credentials=True,
+                created_at=now,
+            )
+        )
+
+
+def set_client_status(store: LocalStore, ref: str | int, status: str) -> ApiClient:
+    """Enable or disable an API Client ("contact support to have it re-enabled")."""
+    new_status = validation.status(status)
+    with store.db.write() as conn:
+        me = store._me(conn)
+        row = store._client_row(conn, me, ref)
+        conn.execute(
+            api_clients.update()
+            .where(api_clients.c.id == row.id)
+            .values(status=new_status, version=api_clients.c.version + 1, updated_at=utcnow())
+        )
+        _audit(conn, me, "set_status", API_CLIENT, row.id, row.name)
+    return store.get_client(row.id)
+
+
+def set_api_access(store: LocalStore, enabled: bool) -> None:
+    """Switch the acting member's organization's plan feature `api_access`."""
+    with store.db.write() as conn:
+        me = store._me(conn)
+        conn.execute(
+            organizations.update().where(organizations.c.id == me.organization.id).values(api_access=bool(enabled))
+        )
+
+
+def issue_member_token(db: Database, email: str) -> str:
+    """A member access token for the management API; returned once, stored hashed."""
+    address = validation.email(email)
+    locator = crypto.new_locator()
+    value = crypto.new_locator_token(crypto.MEMBER_TOKEN_PREFIX, locator)
+    token_hash = crypto.hash_secret(value)
+    with db.write() as conn:
+        member_id = conn.execute(sa.select(members.c.id).where(members.c.email == address)).scalar()
+        if member_id is None:
+            raise NotFound(f"No member {validation.shown(address)} in this store.")
+        conn.execute(
+            member_tokens.insert().values(
+                member_id=member_id,
+                locator=locator,
+                token_hash=token_hash,
+                token_last4=crypto.last4(value),
+                created_at=utcnow(),
+            )
+        )
+    return value

@@ -1,0 +1,58 @@
+"""The seed's permission rules, checked by the store for every caller."""
+
+from __future__ import annotations
+
+from store.errors import PermissionDenied
+from store.models import ADMIN, DEVELOPER, Me
+
+CLIENT_ROLES = frozenset({ADMIN, DEVELOPER})
+
+
+def can_view(me: Me) -> bool:
+    return me.organization.api_access
+
+
+def can_manage_clients(me: Me) -> bool:
+    return can_view(me) and me.member.can_manage_credentials and me.member.role in CLIENT_ROLES
+
+
+def can_manage_tokens(me: Me) -> bool:
+    return can_view(me) and me.member.can_manage_credentials
+
+
+def can_manage_members(me: Me) -> bool:
+    return me.member.role == ADMIN and me.member.can_manage_credentials
+
+
+def require_view(me: Me) -> None:
+    if not can_view(me):
+        raise PermissionDenied(
+            f"The plan of {me.organization.name} does not include API access."
+        )
+
+
+def require_manage_clients(me: Me) -> None:
+    require_view(me)
+    if not me.member.can_manage_credentials:
+        raise PermissionDenied(
+            f"{me.member.email} lacks the permission to manage API credentials."
+        )
+    if me.member.role not in CLIENT_ROLES:
+        raise PermissionDenied(
+            f"Managing API Clients needs the Admin or Developer role; {me.member.email} is {me.member.role}."
+        )
+
+
+def require_manage_tokens(me: Me) -> None:
+    require_view(me)
+    if not me.member.can_manage_credentials:
+        raise PermissionDenied(
+            f"{me.member.email} lacks the permission to manage API credentials."
+        )
+
+
+def require_manage_members(me: Me) -> None:
+    if not can_manage_members(me):
+        raise PermissionDenied(
+            f"Adding members needs the Admin role and the credential permission; {me.member.email} is {me.member.role}."
+        )

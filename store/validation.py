@@ -1,0 +1,178 @@
+"""Turning what a person typed into clean values, or an error that names the field and the value."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from store.errors import Invalid
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 500
+ENTRY_MAX = 255
+# Bidi embeddings, overrides and isolates can make text lie about itself on screen.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+STATUS_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A value quoted for an error message, escaped so it cannot drive the terminal, and cut short."""
+    text = value if len(value) <= limit else value[: limit - 1] + "…"
+    if _unsafe(text):
+        text = text.encode("unicode_escape").decode("ascii")
+    return f'"{text}"'
+
+
+def _unsafe(text: str) -> bool:
+    return any(_is_control(ch) for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS
+
+
+def _plain_text(field: str, label: str, value: str, *, maximum: int, required: bool) -> str:
+    if not isinstance(value, str):
+        raise Invalid(field, f"{label} must be text.")
+    text = value.strip()
+    if required and not text:
+        raise Invalid(field, f"{label} is required.", value)
+    if len(text) > maximum:
+        raise Invalid(field, f"{label} is {len(text)} characters long; at most {maximum} are allowed.", value[:maximum])
+    bad = next((ch for ch in text if _is_control(ch)), None)
+    if bad is not None:
+        raise Invalid(field, f"{label} {shown(text)} contains the control character U+{ord(bad):04X}.", text)
+    return text
+
+
+def name(value: str, label: str = "Name", field: str = "name") -> str:
+    return _plain_text(field, label, value, maximum=NAME_MAX, required=True)
+
+
+def description(value: str | None) -> str:
+    return _plain_text("description", "Description", value or "", maximum=DESCRIPTION_MAX, required=False)
+
+
+def _entries(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+
+
+def origin(entry: str) -> str:
+    """One serialized web origin, scheme://host[:port], normalized the way browsers send it."""
+    field = "allowed_origins"
+    if len(entry) > ENTRY_MAX or _unsafe(entry):
+        raise Invalid(field, f"{shown(entry)} is not an http(s) origin.", entry)
+    try:
+        parts = urlsplit(entry)
+        port = parts.port
+    except ValueError:
+        raise Invalid(field, f"{shown(entry)} is not an http(s) origin: its port or host is malformed.", entry) from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
+        raise Invalid(field, f"{shown(entry)} is not an http(s) origin.", entry)
+    if parts.username is not None or parts.password is not None:
+        raise Invalid(field, f"{shown(entry)} is not an origin: it carries user information.", entry)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or entry.rstrip().endswith(("?", "#")):
+        raise Invalid(field, f"{shown(entry)} is not an origin: remove the path, query or fragment.", entry)
+    host = parts.hostname or ""
+    if not host or "*" in host:
+        raise Invalid(field, f"{shown(entry)} is not an origin: wildcards are not allowed, list each origin.", entry)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        host = f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+    else:
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise Invalid(field, f"{shown(entry)} is not an origin: its host name is not valid.", entry) from None
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?", host):
+            raise Invalid(field, f"{shown(entry)} is not an origin: its host name is not valid.", entry)
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def origins(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Comma-separated origins; duplicates collapse, order kept, empty allowed."""
+    return tuple(dict.fromkeys(origin(entry) for entry in _entries(value)))
+
+
+def ip_entry(entry: str) -> str:
+    """One IPv4/IPv6 address or CIDR range; IPv4-mapped IPv6 becomes plain IPv4."""
+    field = "allowed_ips"
+    if len(entry) > ENTRY_MAX or "%" in entry:
+        raise Invalid(field, f"{shown(entry)} is not an IP address or CIDR range.", entry)
+    try:
+        if "/" in entry:
+            network = ipaddress.ip_network(entry, strict=True)
+        else:
+            network = ipaddress.ip_network(ipaddress.ip_address(entry))
+    except ValueError as err:
+        if "/" in entry and "has host bits set" in str(err):
+            suggestion = ipaddress.ip_network(entry, strict=False)
+            raise Invalid(field, f"{shown(entry)} has host bits set; did you mean {suggestion}?", entry) from None
+        raise Invalid(field, f"{shown(entry)} is not an IP address or CIDR range.", entry) from None
+    if isinstance(network, ipaddress.IPv6Network):
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None and network.prefixlen >= 96:
+            network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+    if network.num_addresses == 1:
+        return network.network_address.compressed
+    return network.compressed
+
+
+def ips(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Comma-separated addresses or ranges; at least one; duplicates collapse, order kept."""
+    result = tuple(dict.fromkeys(ip_entry(entry) for entry in _entries(value)))
+    if not result:
+        raise Invalid("allowed_ips", "Allowed IP Addresses needs at least one IP address or range.", "")
+    return result
+
+
+def status(value: str) -> str:
+    text = (value or "").strip().lower()
+    if not STATUS_RE.fullmatch(text):
+        raise Invalid("status", f"Status {shown(value)} must be a short word such as active or disabled.", value)
+    return text
+
+
+def email(value: str) -> str:
+    text = (value or "").strip()
+    if len(text) > 254 or not EMAIL_RE.fullmatch(text):
+        raise Invalid("email", f"{shown(text)} is not an email address.", text)
+    return text.lower()
+
+
+def role(value: str) -> str:
+    text = (value or "").strip().lower()
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", text):
+        raise Invalid("role", f"Role {shown(value)} must be a short word such as admin, developer or member.", value)
+    return text
+
+
+def address_allowed(peer: str, allowed: Sequence[str]) -> bool:
+    """Whether a peer address falls in any allowed address or range (mapped IPv6 as IPv4)."""
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for entry in allowed:
+        try:
+            if address in ipaddress.ip_network(entry):
+                return True
+        except ValueError:
+            continue
+    return False

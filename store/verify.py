@@ -1,0 +1,214 @@
+"""Checking presented credentials, for the service. Not bound to a member.
+
+Each check reads the row fresh (one indexed lookup), so a deletion, a status change or an IP
+change is effective on the next request. Successful argon2 checks of bearer tokens are
+remembered in a bounded cache keyed by a keyed digest (never the token), tied to the stored
+hash, so steady-state requests skip the hashing but not the lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections import OrderedDict
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from store import crypto
+from store.database import Database
+from store.models import ACTIVE, Member, VerifiedClient, VerifiedToken
+from store.schema import api_clients, member_tokens, members, organizations, restricted_tokens, utcnow
+
+log = logging.getLogger(__name__)
+LAST_USED_RESOLUTION = timedelta(seconds=60)  # last_used_at is written at most once a minute
+CACHE_SIZE = 10_000
+
+
+class VerifiedCache:
+    """Bounded LRU of keyed digests of bearer tokens that verified against a given hash."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._key = secrets.token_bytes(32)
+        self._size = size
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def digest(self, token: str) -> str:
+        return crypto.keyed_digest(self._key, token)
+
+    def holds(self, digest: str, stored_hash: str) -> bool:
+        with self._lock:
+            if self._entries.get(digest) == stored_hash:
+                self._entries.move_to_end(digest)
+                return True
+            return False
+
+    def remember(self, digest: str, stored_hash: str) -> None:
+        with self._lock:
+            self._entries[digest] = stored_hash
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+class Verifier:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._tokens = VerifiedCache()
+        self._member_tokens = VerifiedCache()
+
+    def verify_client(self, client_id: str, secret: str) -> VerifiedClient | None:
+        """Client ID + secret -> the client, or None (unknown, wrong, non-active, plan without API).
+
+        Costs one argon2 verification whether or not the client exists.
+        """
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    api_clients.c.id,
+                    api_clients.c.client_id,
+                    api_clients.c.name,
+                    api_clients.c.secret_hash,
+                    api_clients.c.status,
+                    api_clients.c.last_used_at,
+                    api_clients.c.organization_id,
+                    organizations.c.name.label("org_name"),
+                    organizations.c.api_access,
+                )
+                .join(organizations, organizations.c.id == api_clients.c.organization_id)
+                .where(api_clients.c.client_id == client_id[:64])
+            ).one_or_none()
+        if not crypto.verify_secret(row.secret_hash if row else None, secret):
+            return None
+        if row.status != ACTIVE or not row.api_access:
+            return None
+        self._touch(api_clients, row.id, row.last_used_at, rehash=(row.secret_hash, secret))
+        return VerifiedClient(
+            id=row.id,
+            client_id=row.client_id,
+            name=row.name,
+            organization_id=row.organization_id,
+            organization_name=row.org_name,
+        )
+
+    def active_client(self, client_id: str) -> VerifiedClient | None:
+        """The client behind a JWT, if it still exists and is active (no hashing)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    api_clients.c.id,
+                    api_clients.c.client_id,
+                    api_clients.c.name,
+                    api_clients.c.allowed_origins,
+                    api_clients.c.organization_id,
+                    organizations.c.name.label("org_name"),
+                )
+                .join(organizations, organizations.c.id == api_clients.c.organization_id)
+                .where(api_clients.c.client_id == client_id[:64], api_clients.c.status == ACTIVE, organizations.c.api_access)
+            ).one_or_none()
+        if row is None:
+            return None
+        return VerifiedClient(
+            id=row.id,
+            client_id=row.client_id,
+            name=row.name,
+            organization_id=row.organization_id,
+            organization_name=row.org_name,
+        )
+
+    def client_origins(self, client_id: str) -> tuple[str, ...] | None:
+        """The client's Allowed Origins as stored now, or None if it is gone or not active."""
+        with self.db.read() as conn:
+            origins = conn.execute(
+                sa.select(api_clients.c.allowed_origins).where(
+                    api_clients.c.client_id == client_id[:64], api_clients.c.status == ACTIVE
+                )
+            ).scalar()
+        return None if origins is None else tuple(origins)
+
+    def verify_restricted_token(self, token: str) -> VerifiedToken | None:
+        locator = crypto.locator_of(token, crypto.RESTRICTED_TOKEN_PREFIX)
+        with self.db.read() as conn:
+            row = None
+            if locator is not None:
+                row = conn.execute(
+                    sa.select(
+                        restricted_tokens.c.id,
+                        restricted_tokens.c.name,
+                        restricted_tokens.c.token_hash,
+                        restricted_tokens.c.allowed_ips,
+                        restricted_tokens.c.last_used_at,
+                        restricted_tokens.c.organization_id,
+                        organizations.c.name.label("org_name"),
+                        organizations.c.api_access,
+                    )
+                    .join(organizations, organizations.c.id == restricted_tokens.c.organization_id)
+                    .where(restricted_tokens.c.locator == locator)
+                ).one_or_none()
+        if not self._check_bearer(self._tokens, row.token_hash if row else None, token):
+            return None
+        if not row.api_access:
+            return None
+        self._touch(restricted_tokens, row.id, row.last_used_at)
+        return VerifiedToken(
+            id=row.id,
+            name=row.name,
+            organization_id=row.organization_id,
+            organization_name=row.org_name,
+            allowed_ips=tuple(row.allowed_ips),
+        )
+
+    def verify_member_token(self, token: str) -> Member | None:
+        """The member behind a management-API access token, or None."""
+        locator = crypto.locator_of(token, crypto.MEMBER_TOKEN_PREFIX)
+        with self.db.read() as conn:
+            row = None
+            if locator is not None:
+                row = conn.execute(
+                    sa.select(members, member_tokens.c.token_hash, member_tokens.c.id.label("token_id"),
+                              member_tokens.c.last_used_at)
+                    .join(member_tokens, member_tokens.c.member_id == members.c.id)
+                    .where(member_tokens.c.locator == locator)
+                ).one_or_none()
+        if not self._check_bearer(self._member_tokens, row.token_hash if row else None, token):
+            return None
+        self._touch(member_tokens, row.token_id, row.last_used_at)
+        return Member(
+            id=row.id,
+            organization_id=row.organization_id,
+            email=row.email,
+            display_name=row.display_name,
+            role=row.role,
+            can_manage_credentials=row.can_manage_credentials,
+        )
+
+    @staticmethod
+    def _check_bearer(cache: VerifiedCache, stored_hash: str | None, token: str) -> bool:
+        if stored_hash is None:
+            crypto.verify_secret(None, token)  # same cost as a miss on a real row
+            return False
+        digest = cache.digest(token)
+        if cache.holds(digest, stored_hash):
+            return True
+        if crypto.verify_secret(stored_hash, token):
+            cache.remember(digest, stored_hash)
+            return True
+        return False
+
+    def _touch(self, table: sa.Table, row_id: int, last_used_at, rehash: tuple[str, str] | None = None) -> None:
+        """Record use at most once a minute; upgrade the hash if its parameters are outdated."""
+        now = utcnow()
+        values: dict = {}
+        if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+            values["last_used_at"] = now
+        if rehash is not None and crypto.needs_rehash(rehash[0]):
+            values["secret_hash"] = crypto.hash_secret(rehash[1])
+        if not values:
+            return
+        try:
+            with self.db.write() as conn:
+                conn.execute(table.update().where(table.c.id == row_id).values(**values))
+        except Exception as err:  # bookkeeping must never fail an authentication that succeeded
+            log.warning("could not record credential use: %s", type(err).__name__)
