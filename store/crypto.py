@@ -17,9 +17,9 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 CLIENT_ID_PREFIX = "trs_ci_"
-CLIENT_SECRET_PREFIX = "trs_cs_"
-RESTRICTED_TOKEN_PREFIX = "trs_rat_"
-MEMBER_TOKEN_PREFIX = "trs_mat_"
+CLIENT_SECRET_PREFIX = "trs_cs_"  # noqa: S105 (a public prefix, not a secret)
+RESTRICTED_TOKEN_PREFIX = "trs_rat_"  # noqa: S105
+MEMBER_TOKEN_PREFIX = "trs_mat_"  # noqa: S105
 LOCATOR_HEX = 16  # 64-bit public locator inside a token: one indexed lookup, then one hash check
 
 HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)

@@ -33,7 +33,7 @@ from store.schema import (
 )
 
 API_CLIENT = "api_client"
-RESTRICTED_TOKEN = "restricted_token"
+RESTRICTED_TOKEN = "restricted_token"  # noqa: S105 (a type name)
 AUDIT_LIMIT_MAX = 1000
 
 _CLIENT_COLUMNS = [c for c in api_clients.c if c.name != "secret_hash"]

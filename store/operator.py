@@ -23,24 +23,36 @@ def os_user() -> str:
 
 def bootstrap(db: Database) -> None:
     """On an empty store: one organization whose plan has API access, and its admin (the OS user)."""
-    with db.write() as conn:
+    with db.read() as conn:
         if conn.execute(sa.select(members.c.id).limit(1)).first() is not None:
             return
-        user = os_user()
+    user = os_user()
+    create_organization(db, f"{user}'s organization", f"{user}@localhost", admin_name=user)
+
+
+def create_organization(db: Database, name: str, admin_email: str, *, api_access: bool = True,
+                        admin_name: str = "") -> int:
+    """A new organization and its first admin (with the credential permission); returns its id."""
+    org_name = validation.name(name, "Organization name")
+    address = validation.email(admin_email)
+    with db.write() as conn:
+        if conn.execute(sa.select(members.c.id).where(members.c.email == address)).first() is not None:
+            return conn.execute(sa.select(members.c.organization_id).where(members.c.email == address)).scalar_one()
         now = utcnow()
         org_id = conn.execute(
-            organizations.insert().values(name=f"{user}'s organization", api_access=True, created_at=now)
+            organizations.insert().values(name=org_name, api_access=api_access, created_at=now)
         ).inserted_primary_key[0]
         conn.execute(
             members.insert().values(
                 organization_id=org_id,
-                email=validation.email(f"{user}@localhost"),
-                display_name=user,
+                email=address,
+                display_name=admin_name or address.split("@")[0],
                 role=ADMIN,
                 can_manage_credentials=True,
                 created_at=now,
             )
         )
+    return org_id
 
 
 def set_client_status(store: LocalStore, ref: str | int, status: str) -> ApiClient:
