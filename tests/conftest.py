@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from store.database import Database
 from store.local import LocalStore
@@ -25,28 +26,51 @@ def hermetic(tmp_path, monkeypatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def postgres_url() -> str:
-    """The PostgreSQL test database, reset to an empty schema; skips where there is none."""
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str | None]:
+    """A database of this pytest process's own on the server at $TURRIS_TEST_DATABASE_URL.
+
+    Its own, so that two test runs on one server never reset each other's tables.
+    """
     url = os.environ.get(PG_URL_ENV)
     if not url:
-        pytest.skip(f"PostgreSQL tests need {PG_URL_ENV} (a database URL); .ci/run sets it")
-    engine = sa.create_engine(url)
+        yield None
+        return
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{os.getpid()}")
+    admin_engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as err:
-        pytest.skip(f"PostgreSQL at {PG_URL_ENV} is not reachable: {err.orig}")
-    finally:
-        engine.dispose()
-    return url
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{own.database}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{own.database}"'))
+    except sa.exc.OperationalError:
+        admin_engine.dispose()
+        yield None
+        return
+    yield own.render_as_string(hide_password=False)
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)'))
+    admin_engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url) -> str:
+    """The PostgreSQL test database, reset to an empty schema; skips where there is none."""
+    if postgres_server_url is None:
+        pytest.skip(f"PostgreSQL tests need {PG_URL_ENV} (a reachable database URL); .ci/run sets it")
+    engine = sa.create_engine(postgres_server_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return postgres_server_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    return postgres_url()
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
