@@ -61,6 +61,7 @@ def build_parser() -> Parser:
     p.add_argument("--name")
     p.add_argument("--description")
     p.add_argument("--origins")
+    p.add_argument("--version", type=int, help="apply only if still at this version (else exit 5, conflict)")
     p = client.add_parser("delete", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--yes", action="store_true", help="confirm: deletion is immediate and permanent")
@@ -81,6 +82,7 @@ def build_parser() -> Parser:
     p.add_argument("id")
     p.add_argument("--name")
     p.add_argument("--ips")
+    p.add_argument("--version", type=int, help="apply only if still at this version (else exit 5, conflict)")
     p = token.add_parser("delete", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--yes", action="store_true")
@@ -227,7 +229,7 @@ def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
             description=current.description if args.description is None else args.description,
             allowed_origins=list(current.allowed_origins) if args.origins is None else args.origins,
         )
-        c = store.update_client(current.id, draft, current.version)
+        c = store.update_client(current.id, draft, current.version if args.version is None else args.version)
         emit(args, c, lambda: print("Updated.\n" + "\n".join(client_lines(c))))
     elif args.action == "delete":
         require_yes(args, "an API Client")
@@ -263,7 +265,7 @@ def token_command(args: argparse.Namespace, store: CredentialStore) -> None:
             name=current.name if args.name is None else args.name,
             allowed_ips=list(current.allowed_ips) if args.ips is None else args.ips,
         )
-        t = store.update_token(current.id, draft, current.version)
+        t = store.update_token(current.id, draft, current.version if args.version is None else args.version)
         emit(args, t, lambda: print("Updated.\n" + "\n".join(token_lines(t))))
     elif args.action == "delete":
         require_yes(args, "a Restricted Access Token")

@@ -1,0 +1,125 @@
+"""The CLI as a script would use it: JSON output and stable exit codes, one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TURRIS_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_client_lifecycle_with_json(cli):
+    code, out, _ = cli("client", "create", "--name", "Loader", "--description", "nightly", "--origins",
+                       "https://A.example, https://a.example:443", "--json")
+    assert code == 0
+    created = json.loads(out)
+    assert set(created) >= {"id", "name", "description", "client_id", "client_secret", "secret_last4",
+                            "allowed_origins", "status"}
+    assert created["allowed_origins"] == ["https://a.example"] and created["status"] == "active"
+    assert created["client_secret"].endswith(created["secret_last4"])
+
+    code, out, _ = cli("client", "list", "--json")
+    [listed] = json.loads(out)
+    assert "client_secret" not in listed and created["client_secret"] not in out
+    assert listed["secret_last4"] == created["secret_last4"]
+
+    code, out, _ = cli("client", "update", created["client_id"], "--origins", "", "--json")
+    assert code == 0 and json.loads(out)["allowed_origins"] == [] and json.loads(out)["description"] == "nightly"
+
+    code, out, _ = cli("client", "show", str(created["id"]), "--json")
+    assert json.loads(out)["version"] == 2
+
+    code, out, _ = cli("client", "set-status", created["client_id"], "disabled", "--json")
+    assert code == 0 and json.loads(out)["status"] == "disabled"
+
+    assert cli("client", "delete", created["client_id"])[0] == 2  # --yes is required
+    assert cli("client", "delete", created["client_id"], "--yes")[0] == 0
+    code, _, err = cli("client", "show", created["client_id"])
+    assert code == 4 and "No API Client" in err
+
+
+def test_token_lifecycle_with_json(cli):
+    code, out, _ = cli("token", "create", "--name", "Portal", "--ips", "10.0.0.1, ::ffff:10.0.0.1, 10.1.0.0/16",
+                       "--json")
+    created = json.loads(out)
+    assert code == 0 and set(created) >= {"id", "name", "token", "token_last4", "allowed_ips"}
+    assert created["allowed_ips"] == ["10.0.0.1", "10.1.0.0/16"]
+    code, out, _ = cli("token", "update", str(created["id"]), "--name", "Portal v2", "--json")
+    assert json.loads(out)["name"] == "Portal v2" and json.loads(out)["allowed_ips"] == ["10.0.0.1", "10.1.0.0/16"]
+    code, out, _ = cli("token", "list", "--json")
+    assert created["token"] not in out and json.loads(out)[0]["token_last4"] == created["token_last4"]
+    assert cli("token", "delete", str(created["id"]), "--yes")[0] == 0
+    assert json.loads(cli("token", "list", "--json")[1]) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        (["client", "create", "--name", "X", "--origins", "ftp://x"], 2, '"ftp://x" is not an http(s) origin'),
+        (["token", "create", "--name", "X", "--ips", "10.0.0.1/24"], 2, "did you mean 10.0.0.0/24"),
+        (["client", "create"], 2, "--name"),
+        (["client", "frobnicate"], 2, "invalid choice"),
+        (["client", "show", "424242"], 4, "No API Client"),
+        (["token", "delete", "99", "--yes"], 4, "No Restricted Access Token"),
+        (["audit", "--limit", "0"], 2, "Limit 0"),
+        (["--as", "nobody@example.com", "client", "list"], 4, "No member"),
+    ],
+)
+def test_exit_codes_and_one_clear_line(cli, argv, code, says):
+    got, out, err = cli(*argv)
+    assert got == code
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_roles_from_the_shell(cli):
+    assert cli("member", "add", "pat@example.com", "--role", "member", "--can-manage-credentials")[0] == 0
+    assert cli("member", "add", "vic@example.com", "--role", "member")[0] == 0
+    code, _, err = cli("--as", "pat@example.com", "client", "create", "--name", "X")
+    assert code == 3 and "Admin or Developer" in err
+    assert cli("--as", "pat@example.com", "token", "create", "--name", "T", "--ips", "10.0.0.1")[0] == 0
+    assert cli("--as", "vic@example.com", "token", "create", "--name", "T", "--ips", "10.0.0.1")[0] == 3
+    assert cli("--as", "vic@example.com", "token", "list")[0] == 0
+    assert cli("--as", "pat@example.com", "member", "add", "x@example.com", "--role", "admin")[0] == 3
+    assert cli("member", "add", "pat@example.com", "--role", "admin")[0] == 5  # exists: conflict
+    assert cli("org", "plan", "--api-access", "off")[0] == 0
+    code, _, err = cli("client", "list")
+    assert code == 3 and "does not include API access" in err
+
+
+def test_a_stale_update_exits_with_conflict_and_changes_nothing(cli):
+    created = json.loads(cli("client", "create", "--name", "Loader", "--json")[1])
+    assert cli("client", "update", str(created["id"]), "--description", "first", "--version", "1")[0] == 0
+    code, _, err = cli("client", "update", str(created["id"]), "--description", "second", "--version", "1")
+    assert code == 5 and "changed by someone else" in err
+    assert json.loads(cli("client", "show", str(created["id"]), "--json")[1])["description"] == "first"
+    token = json.loads(cli("token", "create", "--name", "T", "--ips", "10.0.0.1", "--json")[1])
+    assert cli("token", "update", str(token["id"]), "--ips", "10.0.0.2", "--version", "1")[0] == 0
+    assert cli("token", "update", str(token["id"]), "--ips", "10.0.0.3", "--version", "1")[0] == 5
+
+
+def test_the_console_script_never_shows_a_traceback(tmp_path):
+    env = {**os.environ, "TURRIS_DB_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    exe = os.path.join(os.path.dirname(sys.executable), "turris-api")
+    done = subprocess.run([exe, "client", "create", "--name", "bad\x1b[2J"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "\x1b" not in done.stderr and "\\x1b" in done.stderr
+    bad_db = {**os.environ, "TURRIS_DB_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    done = subprocess.run([exe, "client", "list"], capture_output=True, text=True, env=bad_db, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "cannot be reached" in done.stderr
