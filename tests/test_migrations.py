@@ -68,3 +68,25 @@ def test_the_migrations_build_exactly_the_schema_the_code_uses(database_url):
 def test_opening_twice_is_harmless(database_url):
     Database(database_url).dispose()
     Database(database_url).dispose()
+
+
+def test_the_known_head_is_alembics_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from store.database import MIGRATIONS, SCHEMA_HEAD
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+def test_store_and_server_never_import_the_ui():
+    import subprocess
+    import sys
+
+    code = "import sys, store, store.local, store.verify, store.operator; " \
+           "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'screens', 'widgets')]; " \
+           "print(bad); sys.exit(1 if bad else 0)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
