@@ -127,4 +127,6 @@ def _create_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5)
+    connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5,
+                            connect_args=connect_args)
