@@ -148,7 +148,7 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_clients(me)
             row = self._client_row(conn, me, ref)
-            conn.execute(api_clients.delete().where(api_clients.c.id == row.id))
+            _delete_row(conn, api_clients, row, f"No API Client {validation.shown(str(ref))} in {me.organization.name}.")
             _audit(conn, me, "delete", API_CLIENT, row.id, row.name)
 
     def _client_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
@@ -224,7 +224,8 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_tokens(me)
             row = self._token_row(conn, me, ref)
-            conn.execute(restricted_tokens.delete().where(restricted_tokens.c.id == row.id))
+            gone = f"No Restricted Access Token {validation.shown(str(ref))} in {me.organization.name}."
+            _delete_row(conn, restricted_tokens, row, gone)
             _audit(conn, me, "delete", RESTRICTED_TOKEN, row.id, row.name)
 
     def _token_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
@@ -315,6 +316,12 @@ def _update_versioned(conn: Connection, table: sa.Table, row: Row, version: int,
             f"{row.name!r} was changed by someone else since you opened it (version {row.version}, yours {version}). "
             "Reload it and apply your change again."
         )
+
+
+def _delete_row(conn: Connection, table: sa.Table, row: Row, gone: str) -> None:
+    """Delete, or NotFound if a concurrent delete got there first (PostgreSQL reads before it locks)."""
+    if conn.execute(table.delete().where(table.c.id == row.id)).rowcount != 1:
+        raise NotFound(gone)
 
 
 def _audit(conn: Connection, me: Me, action: str, kind: str, credential_id: int, name: str) -> None:
