@@ -69,6 +69,7 @@ api_clients = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sqlite_autoincrement=True,  # migration 0003: a deleted id is never handed out again
 )
 
 restricted_tokens = sa.Table(
@@ -86,6 +87,7 @@ restricted_tokens = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sqlite_autoincrement=True,  # migration 0003: a deleted id is never handed out again
 )
 
 audit_events = sa.Table(

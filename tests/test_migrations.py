@@ -53,7 +53,7 @@ def test_upgrading_a_first_migration_database_keeps_every_credential(database_ur
     assert verifier.verify_client("trs_ci_legacy", secret) is not None
     assert verifier.verify_restricted_token(token) is not None
     with upgraded.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     upgraded.dispose()
 
 
