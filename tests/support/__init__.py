@@ -1,0 +1,1 @@
+"""Helpers for the reliability, fault and hostile-input tests."""
