@@ -1,0 +1,249 @@
+"""TurrisApp: the terminal app over one CredentialStore, and `run_app` for the command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from app.config import Links
+from screens.main import MainScreen
+from screens.settings import PAGES, SettingsModal
+from store.errors import StoreError
+from store.interface import CredentialStore
+from store.models import Me
+
+STYLES = Path(__file__).resolve().parent.parent / "styles.tcss"
+UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
+
+
+def settings_page_from_link(link: str) -> str | None:
+    """The settings page a deep link asks for ("?settings-modal=open&path=api", or a URL with those), else None."""
+    parts = urlsplit(link.strip())
+    query = parts.query or (parts.path[1:] if parts.path.startswith("?") else "")
+    params = parse_qs(query)
+    if params.get("settings-modal", [""])[0] != "open":
+        return None
+    return params.get("path", ["profile"])[0] or "profile"
+
+
+def local_clipboard(text: str) -> bool:
+    """Copy with pyperclip where this machine has a clipboard; False where it has none."""
+    import pyperclip
+
+    try:
+        pyperclip.copy(text)
+    except Exception:  # pyperclip raises its own and OS errors when no clipboard tool works
+        return False
+    return True
+
+
+def platform_opener(url: str) -> bool:
+    """Hand `url` to the desktop's opener, if this session has a desktop; never a console browser."""
+    if sys.platform == "darwin":
+        command = ["open", url]
+    elif sys.platform.startswith("win"):
+        command = ["explorer", url]
+    elif (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and shutil.which("xdg-open"):
+        command = ["xdg-open", url]
+    else:
+        return False
+    try:
+        subprocess.Popen(  # noqa: S603 (fixed program, URL from our own config)
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+    except OSError:
+        return False
+    return True
+
+
+class TurrisApp(App[None]):
+    """Settings → Developer → API, in the terminal."""
+
+    CSS_PATH = STYLES
+    TITLE = "Turris API Settings"
+
+    status: reactive[str] = reactive("Connecting…")
+    """Which store, as whom: shown on every screen's status line."""
+
+    def __init__(
+        self,
+        store: CredentialStore,
+        open_link: str | None = None,
+        *,
+        links: Links | None = None,
+        opener: Callable[[str], bool] | None = platform_opener,
+        clipboard: Callable[[str], bool] | None = local_clipboard,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.links = links or Links.from_env()
+        self.me: Me | None = None
+        self._open_link = open_link
+        self._opener = opener
+        self._local_clipboard = clipboard
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        self.load_me()
+
+    # --- who we are -----------------------------------------------------------
+
+    def action_reconnect(self) -> None:
+        self.load_me()
+
+    @work(thread=True, exclusive=True, group="store-read", exit_on_error=False, name="me")
+    def load_me(self) -> None:
+        me = self.store.me()
+        self.call_from_thread(self._me_loaded, me)
+
+    def _me_loaded(self, me: Me) -> None:
+        self.me = me
+        member = me.member
+        permission = "can manage API credentials" if member.can_manage_credentials else "read only"
+        self.status = f"{self.store.description} · {member.email} ({member.role}, {permission}) · {me.organization.name}"
+        main = self._main_screen()
+        if main is not None:
+            main.show_text(
+                f"Signed in as {member.email} in {me.organization.name}.\n\n"
+                + ("Open Settings (press s, or choose it in the sidebar), then Developer → API to create, view and "
+                   "retire the credentials your systems use to call the Turris public API."
+                   if me.organization.api_access else
+                   "Your organization's plan does not include API access, so Settings has no API page.")
+            )
+        if self._open_link is not None:
+            link, self._open_link = self._open_link, None
+            page = settings_page_from_link(link)
+            if page is None:
+                self.notify(f"Ignored --open {link!r}: expected ?settings-modal=open&path=api.",
+                            title="Unknown link", severity="warning", markup=False)
+            else:
+                self.open_settings(page)
+
+    def _main_screen(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.name in ("me", "copy", "open"):
+            if event.worker.name == "me":
+                self.status = f"{self.store.description} · not connected (press r on the home screen to retry)"
+                main = self._main_screen()
+                if main is not None:
+                    main.show_text("Could not reach the credential store. Press r to try again.")
+            self.report_error(event.worker.error)
+
+    def report_error(self, err: BaseException | None) -> None:
+        """A failure as a notification: a store error as it is, anything else without internals."""
+        if isinstance(err, StoreError):
+            self.notify(str(err), title=err.title, severity="error", markup=False, timeout=8)
+        else:
+            self.notify(UNEXPECTED, title="Unexpected error", severity="error", markup=False, timeout=8)
+
+    # --- settings -------------------------------------------------------------
+
+    def action_open_settings(self, page: str = "profile") -> None:
+        self.open_settings(page)
+
+    def open_settings(self, page: str = "profile") -> SettingsModal | None:
+        if self.me is None:
+            self.notify("Still connecting to the credential store…", markup=False)
+            return None
+        if page not in PAGES:
+            self.notify(f"There is no settings page {page!r}.", severity="warning", markup=False)
+            page = "profile"
+        if page == "api" and not self.me.organization.api_access:
+            self.notify("Your organization's plan does not include API access.", title="No API page",
+                        severity="warning", markup=False)
+            page = "profile"
+        for screen in self.screen_stack:
+            if isinstance(screen, SettingsModal):
+                screen.show_page(page)
+                return screen
+        modal = SettingsModal(self.me, page)
+        self.push_screen(modal)
+        return modal
+
+    def api_action(self, action: str) -> None:
+        """Run an API page action from the command palette, opening the page first if needed."""
+        modal = self.open_settings("api")
+        if modal is None:
+            return
+
+        def run() -> None:
+            page = modal.api_page
+            if page is not None:
+                page.run_action(action)
+
+        self.call_after_refresh(run)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Settings", "Open the Settings modal", self.action_open_settings)
+        me = self.me
+        if me is None or not me.organization.api_access:
+            return
+        yield SystemCommand("API settings", "Settings → Developer → API", lambda: self.open_settings("api"))
+        yield SystemCommand("Reload credentials", "Fetch the API Clients and tokens again", lambda: self.api_action("reload"))
+        if me.sees_credential_controls:
+            yield SystemCommand("Add API Client", "Create a secure API client", lambda: self.api_action("add_client"))
+            yield SystemCommand("Add Restricted Access Token", "Create a restricted access token",
+                                lambda: self.api_action("add_token"))
+            yield SystemCommand("View Docs", "The Turris public API documentation", lambda: self.api_action("view_docs"))
+            yield SystemCommand("Run in Postman", "The Turris Postman workspace", lambda: self.api_action("run_in_postman"))
+
+    # --- outside links --------------------------------------------------------
+
+    def open_link(self, title: str, url: str) -> None:
+        from screens.modals import LinkModal
+
+        opened = self._opener(url) if self._opener is not None else False
+        self.push_screen(LinkModal(title, url, opened))
+
+    # --- clipboard ------------------------------------------------------------
+
+    def copy_text(self, text: str, label: str) -> None:
+        """Copy through the terminal (OSC 52, works over SSH) and the local clipboard; say what happened."""
+        self.copy_to_clipboard(text)
+        if self._local_clipboard is None:
+            self._copied(label, False)
+        else:
+            self._copy_locally(text, label)
+
+    @work(thread=True, group="clipboard", exit_on_error=False, name="copy")
+    def _copy_locally(self, text: str, label: str) -> None:
+        copied = self._local_clipboard(text)
+        self.call_from_thread(self._copied, label, copied)
+
+    def _copied(self, label: str, locally: bool) -> None:
+        if locally:
+            self.notify(f"Copied {label} to the clipboard.", title="Copied", markup=False)
+        elif self._driver is None:
+            self.notify(f"Could not copy {label}: no clipboard is reachable from here. Select it on screen instead.",
+                        title="Not copied", severity="warning", markup=False)
+        else:
+            self.notify(
+                f"Sent {label} to the terminal's clipboard (OSC 52). Nothing to paste? Your terminal blocks it: "
+                "copy it from the screen.",
+                title="Copied via terminal",
+                markup=False,
+                timeout=8,
+            )
+
+    def forget_clipboard(self) -> None:
+        """Drop the app's own copy of the last copied text (the terminal's clipboard keeps it)."""
+        self._clipboard = ""
+
+
+def run_app(store: CredentialStore, open_link: str | None = None) -> None:
+    """Run the app until the user quits."""
+    TurrisApp(store, open_link=open_link).run()

@@ -1,0 +1,1 @@
+"""Screens and pages: the shell, the Settings modal, the API page and its modals."""

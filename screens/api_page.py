@@ -1,0 +1,361 @@
+"""Settings → Developer → API: the banner, the credential tables, the slide-over forms.
+
+The page owns every store call it needs; each runs in a thread worker and reports back with a
+message. Widgets below it only post what the user asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Label, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from store.errors import Invalid, StoreError
+from store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
+from widgets.add_new import AddNewMenu
+from widgets.forms import ClientForm, CredentialForm, TokenForm
+from widgets.slide_over import SlideOver
+from widgets.tables import ClientTable, CredentialTable, TokenTable
+from widgets.text import inert
+
+BANNER_TITLE = "Configure your API"
+BANNER_TEXT = (
+    "The recommended access point is an API Client, which uses the secure OAuth client-credentials flow "
+    "from your backend. Restricted Access Tokens are for front-end apps without a native backend."
+)
+NO_PERMISSION = "Read only: you do not have the permission to manage API credentials."
+GENERIC_FAILURE = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
+
+
+def client_lock_reason(me: Me) -> str:
+    if not me.member.can_manage_credentials:
+        return NO_PERMISSION
+    if me.member.role not in (ADMIN, DEVELOPER):
+        return (
+            "Read only: creating, editing or deleting an API Client needs the Admin or Developer role "
+            f"(you are {me.member.role})."
+        )
+    return ""
+
+
+class ApiPage(Vertical):
+    """The API settings page for one member."""
+
+    BINDINGS = [
+        Binding("a", "add_client", "Add API Client"),
+        Binding("t", "add_token", "Add Token"),
+        Binding("d", "view_docs", "View Docs"),
+        Binding("p", "run_in_postman", "Postman"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    @dataclass
+    class CredentialsLoaded(Message):
+        """A fresh listing arrived."""
+
+        me: Me
+        clients: list[ApiClient]
+        tokens: list[RestrictedToken]
+
+    @dataclass
+    class ClientCreated(Message):
+        """An API Client was created; this message carries its secret straight to the created modal."""
+
+        client: ApiClient
+        secret: str
+
+        def __repr__(self) -> str:
+            return f"ClientCreated(client={self.client!r})"
+
+    @dataclass
+    class TokenCreated(Message):
+        """A Restricted Access Token was created; carries the value straight to the created modal."""
+
+        token: RestrictedToken
+        value: str
+
+        def __repr__(self) -> str:
+            return f"TokenCreated(token={self.token!r})"
+
+    @dataclass
+    class CredentialUpdated(Message):
+        kind: str
+        name: str
+
+    @dataclass
+    class CredentialDeleted(Message):
+        kind: str
+        name: str
+
+    def __init__(self, me: Me, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.me = me
+        self.loaded = False
+
+    # --- layout -------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="api-body"):
+            with Vertical(id="api-banner"):
+                yield Label(f"ⓘ {BANNER_TITLE}", classes="banner-title")
+                yield Static(BANNER_TEXT, classes="banner-text", markup=False)
+            with Horizontal(id="api-toolbar"):
+                yield Button("View Docs", id="view-docs")
+                yield Button("Run in Postman", id="run-in-postman")
+                yield AddNewMenu(id="add-new-menu")
+            yield Static("Loading credentials…", id="api-empty", markup=False)
+            with Vertical(id="clients-section", classes="credential-section"):
+                yield Label("API Clients", classes="section-title")
+                yield ClientTable(id="clients")
+            with Vertical(id="tokens-section", classes="credential-section"):
+                yield Label("Restricted Access Tokens", classes="section-title")
+                yield TokenTable(id="tokens")
+        yield SlideOver(id="slide-over")
+
+    def on_mount(self) -> None:
+        self.query_one("#clients-section").display = False
+        self.query_one("#tokens-section").display = False
+        self._show_me()
+        self.query_one("#api-body").loading = True
+        self.reload()
+
+    def _show_me(self) -> None:
+        self.query_one("#api-toolbar").display = self.me.sees_credential_controls
+        self.refresh_bindings()
+
+    @property
+    def slide_over(self) -> SlideOver:
+        return self.query_one(SlideOver)
+
+    @property
+    def form(self) -> CredentialForm | None:
+        found = self.slide_over.query(CredentialForm)
+        return found.first() if found else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("add_client", "add_token", "view_docs", "run_in_postman"):
+            return self.me.sees_credential_controls
+        return True
+
+    # --- loading ------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="store-read", exit_on_error=False, name="load")
+    def reload(self) -> None:
+        store = self.app.store
+        me = store.me()
+        clients = store.list_clients() if me.can_view else []
+        tokens = store.list_tokens() if me.can_view else []
+        if not get_current_worker().is_cancelled:  # a newer load is on its way: drop this one
+            self.post_message(self.CredentialsLoaded(me, clients, tokens))
+
+    @on(CredentialsLoaded)
+    def show_credentials(self, event: CredentialsLoaded) -> None:
+        self.me = event.me
+        self.loaded = True
+        self._show_me()
+        self.query_one("#api-body").loading = False
+        clients, tokens = self.query_one(ClientTable), self.query_one(TokenTable)
+        clients.show(event.clients)
+        tokens.show(event.tokens)
+        self.query_one("#clients-section").display = bool(event.clients)
+        self.query_one("#tokens-section").display = bool(event.tokens)
+        empty = self.query_one("#api-empty", Static)
+        if not self.me.can_view:
+            empty.update("Your organization's plan no longer includes API access.")
+        elif event.clients or event.tokens:
+            empty.update("")
+        elif self.me.sees_credential_controls:
+            empty.update(
+                "No credentials yet. Choose Add New → API Client (or press a) to create a Client ID and "
+                "Client Secret for your backend, or Restricted Access Token (t) for a browser-only app."
+            )
+        else:
+            empty.update(
+                "No credentials yet. Members with the permission to manage API credentials can create them here."
+            )
+        empty.display = not (event.clients or event.tokens)
+
+    # --- slide-over ---------------------------------------------------------
+
+    def open_form(self, form: CredentialForm) -> None:
+        slide_over = self.slide_over
+        slide_over.remove_children()
+        slide_over.mount(form)
+        slide_over.visible = True
+        form.call_after_refresh(form.focus_first)
+
+    def close_form(self) -> None:
+        self.slide_over.visible = False
+        self.call_after_refresh(self._focus_table)
+
+    def _focus_table(self) -> None:
+        for table in self.query(CredentialTable):
+            if table.parent.display:
+                table.focus()
+                return
+
+    def action_add_client(self) -> None:
+        self.open_form(ClientForm(editable=self.me.can_manage_clients, reason=client_lock_reason(self.me), id="add-client"))
+
+    def action_add_token(self) -> None:
+        self.open_form(TokenForm(editable=self.me.can_manage_tokens, reason=NO_PERMISSION, id="add-token"))
+
+    @on(AddNewMenu.Chosen)
+    def add_new(self, event: AddNewMenu.Chosen) -> None:
+        if event.kind == "client":
+            self.action_add_client()
+        elif event.kind == "token":
+            self.action_add_token()
+
+    @on(CredentialTable.RowChosen, "#clients")
+    def open_client(self, event: CredentialTable.RowChosen) -> None:
+        client = event.table.record(event.record_id)
+        if client is not None:
+            self.open_form(
+                ClientForm(client, editable=self.me.can_manage_clients, reason=client_lock_reason(self.me), id="edit-client")
+            )
+
+    @on(CredentialTable.RowChosen, "#tokens")
+    def open_token(self, event: CredentialTable.RowChosen) -> None:
+        token = event.table.record(event.record_id)
+        if token is not None:
+            self.open_form(TokenForm(token, editable=self.me.can_manage_tokens, reason=NO_PERMISSION, id="edit-token"))
+
+    @on(CredentialTable.CopyRequested)
+    def copy_cell(self, event: CredentialTable.CopyRequested) -> None:
+        self.app.copy_text(event.value, event.label)
+
+    @on(CredentialForm.Cancelled)
+    def cancel_form(self) -> None:
+        self.close_form()
+
+    # --- links --------------------------------------------------------------
+
+    @on(Button.Pressed, "#view-docs")
+    def action_view_docs(self) -> None:
+        self.app.open_link("View Docs", self.app.links.docs)
+
+    @on(Button.Pressed, "#run-in-postman")
+    def action_run_in_postman(self) -> None:
+        self.app.open_link("Run in Postman", self.app.links.postman)
+
+    # --- saving -------------------------------------------------------------
+
+    @on(CredentialForm.Submitted)
+    def save(self, event: CredentialForm.Submitted) -> None:
+        form = event.form
+        form.busy = True
+        if isinstance(form, ClientForm):
+            if form.record is None:
+                self.create_client(event.values)
+            else:
+                self.update_client(form.record, event.values)
+        elif form.record is None:
+            self.create_token(event.values)
+        else:
+            self.update_token(form.record, event.values)
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="save")
+    def create_client(self, draft: ClientDraft) -> None:
+        created = self.app.store.create_client(draft)
+        self.post_message(self.ClientCreated(created.client, created.secret))
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="save")
+    def update_client(self, client: ApiClient, draft: ClientDraft) -> None:
+        updated = self.app.store.update_client(client.id, draft, client.version)
+        self.post_message(self.CredentialUpdated("API Client", updated.name))
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="save")
+    def create_token(self, draft: TokenDraft) -> None:
+        created = self.app.store.create_token(draft)
+        self.post_message(self.TokenCreated(created.token, created.value))
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="save")
+    def update_token(self, token: RestrictedToken, draft: TokenDraft) -> None:
+        updated = self.app.store.update_token(token.id, draft, token.version)
+        self.post_message(self.CredentialUpdated("Restricted Access Token", updated.name))
+
+    @on(ClientCreated)
+    def client_created(self, event: ClientCreated) -> None:
+        from screens.modals import ClientCreatedModal
+
+        self.close_form()
+        self.reload()
+        self.app.push_screen(
+            ClientCreatedModal(event.client.name, event.client.client_id, event.secret, bool(event.client.allowed_origins))
+        )
+        event.secret = ""
+
+    @on(TokenCreated)
+    def token_created(self, event: TokenCreated) -> None:
+        from screens.modals import TokenCreatedModal
+
+        self.close_form()
+        self.reload()
+        self.app.push_screen(TokenCreatedModal(event.token.name, event.value))
+        event.value = ""
+
+    @on(CredentialUpdated)
+    def credential_updated(self, event: CredentialUpdated) -> None:
+        self.close_form()
+        self.reload()
+        self.app.notify(f"{event.kind} “{event.name}” was updated.", title="Saved", markup=False)
+
+    # --- deleting -----------------------------------------------------------
+
+    @on(CredentialForm.DeleteRequested)
+    def confirm_delete(self, event: CredentialForm.DeleteRequested) -> None:
+        from screens.modals import ConfirmDelete
+
+        record = event.form.record
+        kind = "API Client" if isinstance(event.form, ClientForm) else "Restricted Access Token"
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                event.form.busy = True
+                self.delete_credential(kind, record)
+
+        self.app.push_screen(ConfirmDelete(kind, record.name), decided)
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="delete")
+    def delete_credential(self, kind: str, record: ApiClient | RestrictedToken) -> None:
+        if kind == "API Client":
+            self.app.store.delete_client(record.id)
+        else:
+            self.app.store.delete_token(record.id)
+        self.post_message(self.CredentialDeleted(kind, record.name))
+
+    @on(CredentialDeleted)
+    def credential_deleted(self, event: CredentialDeleted) -> None:
+        self.close_form()
+        self.reload()
+        self.app.notify(f"{event.kind} “{event.name}” was deleted.", title="Deleted", markup=False)
+
+    # --- failures -----------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        err = event.worker.error
+        if event.worker.name == "load":
+            self.query_one("#api-body").loading = False
+            empty = self.query_one("#api-empty", Static)
+            empty.update(inert(f"Could not load the credentials: {err if isinstance(err, StoreError) else GENERIC_FAILURE} "
+                               "Press r to try again."))
+            empty.display = True
+        form = self.form
+        if form is not None and event.worker.name in ("save", "delete"):
+            form.busy = False
+            if isinstance(err, Invalid):
+                form.show_error(err.field, str(err))
+        self.app.report_error(err)

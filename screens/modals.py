@@ -1,0 +1,171 @@
+"""The typed modals of the API page: created-once secrets, delete confirmation, outside links."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Label, Static
+
+from widgets.copyable import CopyableValue
+from widgets.text import inert
+
+
+class CreatedModal(ModalScreen[None]):
+    """Shows a new credential's values exactly once. They live only in this screen."""
+
+    BINDINGS = [Binding("escape", "ok", "Ok", show=False)]
+
+    def __init__(self, title: str, name: str, values: list[tuple[str, str]], warning: str, note: str = "") -> None:
+        super().__init__(classes="created-modal")
+        self._title = title
+        self._name = name
+        self._values = values
+        self._warning = warning
+        self._note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(inert(self._name, "bold"), classes="dialog-subject")
+            for index, (label, value) in enumerate(self._values):
+                yield CopyableValue(label, value, id=f"value-{index}", classes="copyable")
+            yield Static(f"⚠ {self._warning}", classes="dialog-warning", markup=False)
+            if self._note:
+                yield Static(self._note, classes="dialog-note", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Ok", id="ok", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#value-0").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy":
+            return parameters[0] < len(self._values)
+        return True
+
+    def action_copy(self, index: int) -> None:
+        label, value = self._values[index]
+        self.app.copy_text(value, label)
+
+    @on(CopyableValue.CopyRequested)
+    def copy_value(self, event: CopyableValue.CopyRequested) -> None:
+        self.app.copy_text(event.widget.value, event.widget.label)
+
+    @on(Button.Pressed, "#ok")
+    def action_ok(self) -> None:
+        # Forget the values before leaving: nothing of them stays in memory we control.
+        self._values = []
+        for widget in self.query(CopyableValue):
+            widget.value = ""
+        self.app.forget_clipboard()
+        self.dismiss(None)
+
+
+class ClientCreatedModal(CreatedModal):
+    """API Client Created: the Client ID and the Client Secret, once."""
+
+    BINDINGS = [Binding("c", "copy(0)", "Copy Client ID"), Binding("s", "copy(1)", "Copy Client Secret")]
+
+    def __init__(self, name: str, client_id: str, secret: str, has_origins: bool) -> None:
+        super().__init__(
+            "API Client Created",
+            name,
+            [("Client ID", client_id), ("Client Secret", secret)],
+            "Copy both now and store them in your secrets manager. The Client Secret will never be shown in Turris again.",
+            "" if has_origins else "No Allowed Origins were set, so browsers on any origin may use this client.",
+        )
+
+
+class TokenCreatedModal(CreatedModal):
+    """Restricted Access Token Created: the token, once."""
+
+    BINDINGS = [Binding("c", "copy(0)", "Copy Token")]
+
+    def __init__(self, name: str, value: str) -> None:
+        super().__init__(
+            "Restricted Access Token Created",
+            name,
+            [("Token", value)],
+            "Copy it now and store it somewhere safe. The full value will never be shown in Turris again.",
+        )
+
+
+class ConfirmDelete(ModalScreen[bool]):
+    """Asks before a credential is deleted; True means delete."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(classes="confirm-modal")
+        self.kind = kind
+        self.credential_name = name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Delete {self.kind}?", classes="dialog-title")
+            yield Static(inert(self.credential_name, "bold"), classes="dialog-subject")
+            yield Static(
+                "Deletion takes effect immediately and cannot be undone. Any integration still using this "
+                "credential will start getting authentication failures.",
+                classes="dialog-warning",
+                markup=False,
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Delete", id="confirm", variant="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel").focus()
+
+    @on(Button.Pressed, "#confirm")
+    def confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class LinkModal(ModalScreen[None]):
+    """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser)."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL")]
+
+    def __init__(self, title: str, url: str, opened: bool) -> None:
+        super().__init__(classes="link-modal")
+        self._title = title
+        self.url = url
+        self.opened = opened
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(
+                "Asked your system to open this in your browser."
+                if self.opened
+                else "No browser can be opened from this terminal (for example over SSH). Copy the URL instead:",
+                classes="dialog-note",
+                markup=False,
+            )
+            yield CopyableValue("URL", self.url, id="url", classes="copyable")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Copy URL", id="copy", variant="primary")
+                yield Button("Close", id="close")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#copy").focus()
+
+    @on(CopyableValue.CopyRequested)
+    @on(Button.Pressed, "#copy")
+    def action_copy(self) -> None:
+        self.app.copy_text(self.url, "the URL")
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,126 @@
+"""The Settings modal: grouped navigation on the left, the chosen page on the right."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, ContentSwitcher, Footer, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from screens.api_page import ApiPage
+from store.models import Me
+from widgets.status_line import StatusLine
+from widgets.text import inert
+
+PAGES = {"profile": "Profile", "api": "API"}
+
+
+class ProfilePage(VerticalScroll):
+    """Who you are here, and what that lets you do on the API page."""
+
+    def __init__(self, me: Me, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.me = me
+
+    def compose(self) -> ComposeResult:
+        me = self.me
+        yield Label("Profile", classes="page-title")
+        rows = [
+            ("Organization", me.organization.name),
+            ("Member", me.member.email),
+            ("Name", me.member.display_name),
+            ("Role", me.member.role),
+            ("Manage API credentials", "yes" if me.member.can_manage_credentials else "no"),
+            ("Plan includes API access", "yes" if me.organization.api_access else "no"),
+        ]
+        for label, value in rows:
+            yield Static(Text.assemble((f"{label}: ", "bold"), inert(value)), classes="profile-row")
+        if not me.organization.api_access:
+            what = "Your organization's plan does not include API access, so the API page is not available."
+        elif me.can_manage_clients:
+            what = "On Developer → API you can create, edit and delete API Clients and Restricted Access Tokens."
+        elif me.can_manage_tokens:
+            what = ("On Developer → API you can manage Restricted Access Tokens; API Clients need the "
+                    "Admin or Developer role, so you can open them but not change them.")
+        else:
+            what = "On Developer → API you can see the credentials of your organization, but not change them."
+        yield Static(what, classes="profile-note", markup=False)
+
+
+class SettingsNav(OptionList):
+    """Grouped navigation; group headings are not selectable."""
+
+
+class SettingsModal(ModalScreen[None]):
+    """Settings, opened from the sidebar or by the deep link."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, me: Me, page: str = "profile") -> None:
+        super().__init__()
+        self.me = me
+        self.initial_page = page if page in self.pages else "profile"
+
+    @property
+    def pages(self) -> list[str]:
+        return ["profile", "api"] if self.me.organization.api_access else ["profile"]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="settings-dialog"):
+            with Horizontal(id="settings-header"):
+                yield Label("Settings", id="settings-title")
+                yield Button("✕ Close", id="settings-close", compact=True)
+            with Horizontal(id="settings-main"):
+                yield SettingsNav(*self._nav_options(), id="settings-nav")
+                with ContentSwitcher(initial=self.initial_page, id="settings-content"):
+                    yield ProfilePage(self.me, id="profile")
+                    if "api" in self.pages:
+                        yield ApiPage(self.me, id="api")
+            yield StatusLine(id="settings-status", classes="status-line")
+        yield Footer()
+
+    def _nav_options(self) -> list[Option]:
+        options = [Option(Text("ACCOUNT", style="bold dim"), disabled=True), Option("  Profile", id="profile")]
+        if "api" in self.pages:
+            options += [Option(Text("DEVELOPER", style="bold dim"), disabled=True), Option("  API", id="api")]
+        return options
+
+    def on_mount(self) -> None:
+        nav = self.query_one(SettingsNav)
+        nav.highlighted = nav.get_option_index(self.initial_page)
+        if self.initial_page == "api":
+            self.call_after_refresh(self._focus_page)
+        else:
+            nav.focus()
+
+    def _focus_page(self) -> None:
+        page = self.api_page
+        if page is not None:
+            page.query_one("#api-body").focus()
+
+    @property
+    def api_page(self) -> ApiPage | None:
+        found = self.query(ApiPage)
+        return found.first() if found else None
+
+    def show_page(self, page: str) -> None:
+        self.query_one(ContentSwitcher).current = page
+        nav = self.query_one(SettingsNav)
+        nav.highlighted = nav.get_option_index(page)
+
+    @on(OptionList.OptionSelected, "#settings-nav")
+    def nav_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.show_page(event.option.id)
+
+    @on(Button.Pressed, "#settings-close")
+    def action_close(self) -> None:
+        page = self.api_page
+        if page is not None and page.slide_over.visible:
+            page.close_form()
+            return
+        self.dismiss(None)

@@ -1,0 +1,269 @@
+"""The slide-over forms for API Clients and Restricted Access Tokens. They post what was typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Static
+
+from store.models import ApiClient, ClientDraft, RestrictedToken, TokenDraft
+from widgets.text import inert
+
+NO_ORIGINS_WARNING = "⚠ No Allowed Origins: requests from any browser origin will be accepted."
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str  # the store's field name, as in Invalid.field
+    label: str
+    placeholder: str
+    required: bool = False
+    hint: str = ""
+
+
+class CredentialForm(Vertical):
+    """Fields, per-field errors, and Add (new) or Update + Delete (existing) buttons."""
+
+    TITLE_NEW: ClassVar[str] = ""
+    TITLE_EXISTING: ClassVar[str] = ""
+    FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    @dataclass
+    class Submitted(Message):
+        """Add or Update was pressed with these values (as typed)."""
+
+        form: CredentialForm
+        values: ClientDraft | TokenDraft
+
+        @property
+        def control(self) -> CredentialForm:
+            return self.form
+
+    @dataclass
+    class DeleteRequested(Message):
+        """Delete was pressed for the record the form shows."""
+
+        form: CredentialForm
+
+        @property
+        def control(self) -> CredentialForm:
+            return self.form
+
+    @dataclass
+    class Cancelled(Message):
+        """Cancel was pressed."""
+
+        form: CredentialForm
+
+        @property
+        def control(self) -> CredentialForm:
+            return self.form
+
+    BINDINGS = [Binding("ctrl+s", "submit", "Save")]
+
+    def __init__(self, record=None, *, editable: bool = True, reason: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.record = record
+        self.editable = editable
+        self.reason = reason
+
+    @property
+    def is_new(self) -> bool:
+        return self.record is None
+
+    def initial(self, field: str) -> str:
+        return ""
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.TITLE_NEW if self.is_new else self.TITLE_EXISTING, classes="form-title")
+        if not self.editable:
+            yield Static(inert(self.reason), classes="form-locked")
+        with VerticalScroll(classes="form-scroll"), Vertical(classes="form-fields", disabled=not self.editable) as fields:
+            if not self.editable:
+                fields.tooltip = self.reason
+            for spec in self.FIELDS:
+                label = f"{spec.label} *" if spec.required else spec.label
+                yield Label(label, classes="field-label")
+                yield Input(self.initial(spec.name), placeholder=spec.placeholder, id=spec.name, select_on_focus=False)
+                yield Static("", id=f"{spec.name}-error", classes="field-error", markup=False)
+                if spec.hint:
+                    yield Static(spec.hint, classes="field-hint", markup=False)
+            yield from self.compose_extra()
+        with Horizontal(classes="form-buttons"):
+            if self.is_new:
+                yield Button("Add", id="submit", variant="primary", disabled=not self.editable)
+            else:
+                yield Button("Update", id="submit", variant="primary", disabled=not self.editable)
+                yield Button("Delete", id="delete", variant="error", disabled=not self.editable)
+            yield Button("Cancel", id="cancel")
+
+    def compose_extra(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        if not self.editable:
+            for button in self.query("#submit, #delete").results(Button):
+                button.tooltip = self.reason
+
+    def focus_first(self) -> None:
+        if self.editable:
+            self.query_one(Input).focus()
+        else:
+            self.query_one("#cancel", Button).focus()
+
+    def value(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value
+
+    def draft(self) -> ClientDraft | TokenDraft:
+        raise NotImplementedError
+
+    def show_error(self, field: str, message: str) -> bool:
+        """Show `message` under `field`; False if the form has no such field."""
+        if not any(spec.name == field for spec in self.FIELDS):
+            return False
+        error = self.query_one(f"#{field}-error", Static)
+        error.update(inert(message))
+        error.add_class("-shown")
+        self.query_one(f"#{field}", Input).add_class("-invalid-value")
+        self.query_one(f"#{field}", Input).focus()
+        return True
+
+    def clear_errors(self) -> None:
+        for spec in self.FIELDS:
+            error = self.query_one(f"#{spec.name}-error", Static)
+            error.update("")
+            error.remove_class("-shown")
+            self.query_one(f"#{spec.name}", Input).remove_class("-invalid-value")
+
+    @property
+    def busy(self) -> bool:
+        return self.query_one("#submit", Button).loading
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        self.query_one("#submit", Button).loading = value
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.editable if action == "submit" else True
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#submit")
+    def submit(self, event: Message) -> None:
+        event.stop()
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        if self.editable and not self.busy:
+            self.clear_errors()
+            self.post_message(self.Submitted(self, self.draft()))
+
+    @on(Button.Pressed, "#delete")
+    def delete(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.DeleteRequested(self))
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.Cancelled(self))
+
+
+class ClientForm(CredentialForm):
+    """Add API Client / an existing API Client."""
+
+    TITLE_NEW = "Add API Client"
+    TITLE_EXISTING = "API Client"
+    FIELDS = (
+        FieldSpec("name", "Client Name", "e.g. Policy admin sync", required=True),
+        FieldSpec("description", "Description", "What the client does or which system it belongs to"),
+        FieldSpec(
+            "allowed_origins",
+            "Allowed Origins",
+            "https://app.example.com, https://admin.example.com",
+            hint="Comma-separated browser origins allowed to use this client.",
+        ),
+    )
+
+    record: ApiClient | None
+
+    def initial(self, field: str) -> str:
+        if self.record is None:
+            return ""
+        if field == "allowed_origins":
+            return ", ".join(self.record.allowed_origins)
+        return getattr(self.record, field)
+
+    def compose_extra(self) -> ComposeResult:
+        if self.record is not None:
+            yield Label("Client ID", classes="field-label")
+            yield Static(inert(self.record.client_id), classes="field-readonly")
+            yield Label("Client Secret", classes="field-label")
+            yield Static(
+                inert(f"••••{self.record.secret_last4}  (shown only once, at creation; to rotate, delete and create anew)"),
+                classes="field-readonly",
+            )
+        yield Static(NO_ORIGINS_WARNING, id="origins-warning", classes="field-warning", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._update_origins_warning()
+
+    @on(Input.Changed, "#allowed_origins")
+    def _update_origins_warning(self) -> None:
+        self.query_one("#origins-warning").display = not self.value("allowed_origins").strip()
+
+    def draft(self) -> ClientDraft:
+        return ClientDraft(
+            name=self.value("name"),
+            description=self.value("description"),
+            allowed_origins=self.value("allowed_origins"),
+        )
+
+
+class TokenForm(CredentialForm):
+    """Add Restricted Access Token / an existing token."""
+
+    TITLE_NEW = "Add Restricted Access Token"
+    TITLE_EXISTING = "Restricted Access Token"
+    FIELDS = (
+        FieldSpec("name", "Token Name", "e.g. Partner portal", required=True),
+        FieldSpec(
+            "allowed_ips",
+            "Allowed IP Addresses",
+            "203.0.113.10, 198.51.100.0/24",
+            required=True,
+            hint="Comma-separated addresses or CIDR ranges allowed to use this token.",
+        ),
+    )
+
+    record: RestrictedToken | None
+
+    def initial(self, field: str) -> str:
+        if self.record is None:
+            return ""
+        if field == "allowed_ips":
+            return ", ".join(self.record.allowed_ips)
+        return getattr(self.record, field)
+
+    def compose_extra(self) -> ComposeResult:
+        if self.record is not None:
+            yield Label("Token", classes="field-label")
+            yield Static(
+                inert(f"••••{self.record.token_last4}  (shown only once, at creation; to rotate, delete and create anew)"),
+                classes="field-readonly",
+            )
+        yield Static(
+            "Restricted Access Tokens reach only a small subset of API endpoints. "
+            "For broader coverage, use an API Client.",
+            classes="field-hint",
+            markup=False,
+        )
+
+    def draft(self) -> TokenDraft:
+        return TokenDraft(name=self.value("name"), allowed_ips=self.value("allowed_ips"))
