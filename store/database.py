@@ -16,6 +16,7 @@ from store.errors import Conflict, Unavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 5.0
+PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: psycopg raises it as InternalError
 PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
 SCHEMA_HEAD = "0003"  # the newest migration; tests check it matches Alembic's head
 
@@ -83,9 +84,13 @@ class Database:
                 raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
             raise Unavailable("The credential store cannot be reached. Try again in a moment.") from err
         except DBAPIError as err:
+            if getattr(err.orig, "sqlstate", None) == PG_READ_ONLY_SQLSTATE:  # a primary turned standby
+                raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
             if err.connection_invalidated or isinstance(err.orig, (ConnectionError, OSError)):
                 raise Unavailable("The credential store connection was lost. Try again in a moment.") from err
             raise
+        except sa.exc.TimeoutError as err:  # every pooled connection in use for pool_timeout
+            raise Unavailable("The credential store is busy. Try again in a moment.") from err
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -107,7 +112,7 @@ class Database:
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):  # URI form: no dir
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
 
