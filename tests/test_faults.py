@@ -1,0 +1,308 @@
+"""Fault injection: the database locked by another process, gone, or read-only mid-run.
+
+Assertions are what a caller meets: the error type and its message (retryable, no driver text),
+the data that is (or is not) there afterwards, and recovery without restarting anything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import store.database
+from store.database import Database
+from store.errors import Unavailable
+from store.local import LocalStore
+from store.models import ClientDraft, TokenDraft
+from store.operator import bootstrap
+from store.schema import api_clients, audit_events
+from store.verify import Verifier
+from tests.support.pg import set_read_only, throwaway_database, upstream_of, via_port
+from tests.support.tcp_proxy import tcp_proxy
+
+DRIVER_TEXT = ("database is locked", "sqlite3", "psycopg", "server closed", "Traceback", "OperationalError", "SELECT", "INSERT")
+
+# Another process (the app, a second service) in the middle of a write transaction on the same file.
+LOCK_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("UPDATE api_clients SET name = 'half-written', description = 'half-written'")
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def assert_retryable(err: Unavailable) -> None:
+    message = str(err)
+    assert "try again" in message.lower()
+    assert not any(text.lower() in message.lower() for text in DRIVER_TEXT), message
+    assert err.retry_after >= 1
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch) -> float:
+    """Keep "longer than the busy timeout" short: the behaviour, not the number, is under test."""
+    monkeypatch.setattr(store.database, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    return 0.3
+
+
+@pytest.fixture
+def lock_holder(sqlite_url) -> Iterator[callable]:
+    procs: list[subprocess.Popen] = []
+
+    def hold() -> subprocess.Popen:
+        path = sa.engine.make_url(sqlite_url).database
+        proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, path], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "holding"
+        return proc
+
+    yield hold
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# --- SQLite: another process holds the write lock past the busy timeout -----------------------
+
+
+def test_sqlite_write_locked_by_another_process_is_refused_retryably_and_reads_go_on(
+    sqlite_url, short_busy_timeout, lock_holder
+):
+    db = Database(sqlite_url)
+    bootstrap(db)
+    store = LocalStore(db)
+    made = store.create_client(ClientDraft(name="intact", description="as saved"))
+    holder = lock_holder()
+
+    with pytest.raises(Unavailable) as err:
+        store.create_client(ClientDraft(name="while locked"))
+    assert_retryable(err.value)
+    with pytest.raises(Unavailable):
+        store.update_client(made.client.id, ClientDraft(name="edited while locked"), made.client.version)
+    with pytest.raises(Unavailable):
+        store.delete_client(made.client.id)
+
+    # WAL: readers see the last committed state, never the other process's uncommitted write.
+    [seen] = store.list_clients()
+    assert (seen.name, seen.description, seen.version) == ("intact", "as saved", 1)
+    verifier = Verifier(db)
+    assert verifier.verify_client(made.client.client_id, made.secret) is not None
+    assert verifier.verify_client(made.client.client_id, made.secret + "x") is None
+
+    holder.kill()  # dies mid-transaction
+    holder.wait(timeout=10)
+    [seen] = store.list_clients()
+    assert (seen.name, seen.description, seen.version) == ("intact", "as saved", 1)
+    store.create_client(ClientDraft(name="after"))
+    assert [c.name for c in store.list_clients()] == ["after", "intact"]
+    assert [e.action for e in store.audit_events()] == ["create", "create"]
+    db.dispose()
+
+
+def test_sqlite_file_read_only_refuses_writes_retryably_and_still_reads(sqlite_url, tmp_path, monkeypatch):
+    db = Database(sqlite_url)
+    bootstrap(db)
+    LocalStore(db).create_client(ClientDraft(name="kept"))
+    db.dispose()
+    monkeypatch.chdir(tmp_path)
+
+    path = sa.engine.make_url(sqlite_url).database
+    read_only = Database(f"sqlite:///file:{path}?mode=ro&uri=true", migrate=False)
+    store = LocalStore(read_only)
+    with pytest.raises(Unavailable) as err:
+        store.create_client(ClientDraft(name="refused"))
+    assert_retryable(err.value)
+    assert "read-only" in str(err.value)
+    assert [c.name for c in store.list_clients()] == ["kept"]
+    read_only.dispose()
+    assert not (tmp_path / "file:").exists(), "a URI-form URL must not create a directory named after it"
+
+
+# --- PostgreSQL: the connection goes away (server stopped, network cut) and comes back --------
+
+
+@pytest.mark.postgres
+def test_postgres_gone_then_back_refuses_cleanly_and_recovers_by_itself(postgres_url):
+    setup = Database(postgres_url)
+    bootstrap(setup)
+    made = LocalStore(setup).create_client(ClientDraft(name="before"))
+    token = LocalStore(setup).create_token(TokenDraft(name="before", allowed_ips="127.0.0.1"))
+
+    with tcp_proxy(upstream_of(postgres_url)) as proxy:
+        db = Database(via_port(postgres_url, proxy.port))
+        store, verifier = LocalStore(db), Verifier(db)
+        assert verifier.verify_restricted_token(token.value) is not None  # now in the verified cache
+
+        proxy.cut()
+        with pytest.raises(Unavailable) as err:
+            store.list_clients()
+        assert_retryable(err.value)
+        with pytest.raises(Unavailable) as err:
+            store.create_client(ClientDraft(name="during"))
+        assert_retryable(err.value)
+        # Authentication fails closed: no answer from the cache, no success without the database.
+        with pytest.raises(Unavailable):
+            verifier.verify_restricted_token(token.value)
+        with pytest.raises(Unavailable):
+            verifier.verify_client(made.client.client_id, made.secret)
+        with pytest.raises(Unavailable):
+            verifier.active_client(made.client.client_id)
+
+        proxy.restore()  # the same objects recover; nobody restarts anything
+        assert [c.name for c in store.list_clients()] == ["before"]
+        store.create_client(ClientDraft(name="after"))
+        assert verifier.verify_restricted_token(token.value) is not None
+        assert verifier.verify_client(made.client.client_id, made.secret) is not None
+        db.dispose()
+    assert sorted(c.name for c in LocalStore(setup).list_clients()) == ["after", "before"]
+    setup.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_cut_just_before_commit_leaves_nothing_half_written(postgres_url):
+    setup = Database(postgres_url)
+    bootstrap(setup)
+    with tcp_proxy(upstream_of(postgres_url)) as proxy:
+        db = Database(via_port(postgres_url, proxy.port))
+        store = LocalStore(db)
+        sa.event.listen(db.engine, "commit", lambda conn: proxy.cut(), once=True)
+        with pytest.raises(Unavailable) as err:
+            store.create_client(ClientDraft(name="never committed"))
+        assert_retryable(err.value)
+        proxy.restore()
+        store.create_client(ClientDraft(name="committed"))
+        db.dispose()
+    with setup.read() as conn:
+        assert conn.execute(sa.select(api_clients.c.name)).scalars().all() == ["committed"]
+        assert conn.execute(sa.select(audit_events.c.credential_name)).scalars().all() == ["committed"]
+    setup.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_turning_read_only_refuses_writes_cleanly_and_recovers(postgres_url):
+    with throwaway_database(postgres_url) as url:
+        db = Database(url)
+        bootstrap(db)
+        store, verifier = LocalStore(db), Verifier(db)
+        made = store.create_client(ClientDraft(name="before"))
+        token = store.create_token(TokenDraft(name="before", allowed_ips="127.0.0.1"))
+
+        set_read_only(url, True)
+        try:
+            for change in (
+                lambda: store.create_client(ClientDraft(name="during")),
+                lambda: store.update_client(made.client.id, ClientDraft(name="during"), made.client.version),
+                lambda: store.delete_client(made.client.id),
+                lambda: store.delete_token(token.token.id),
+            ):
+                with pytest.raises(Unavailable) as err:
+                    change()
+                assert_retryable(err.value)
+                assert "read-only" in str(err.value)
+            assert [c.name for c in store.list_clients()] == ["before"]
+            # Checking credentials only reads: it goes on working, and still refuses a wrong secret.
+            assert verifier.verify_client(made.client.client_id, made.secret) is not None
+            assert verifier.verify_client(made.client.client_id, "trs_cs_wrong") is None
+        finally:
+            set_read_only(url, False)
+
+        store.create_client(ClientDraft(name="after"))
+        assert [c.name for c in store.list_clients()] == ["after", "before"]
+        assert [e.action for e in store.audit_events()] == ["create", "create", "create"]
+        db.dispose()
+
+
+# --- Property: while the store is in trouble, authentication never succeeds wrongly ----------
+
+
+@pytest.fixture
+def troubled(request, database_url, monkeypatch, tmp_path):
+    """A verifier whose database is in trouble: PostgreSQL unreachable, or SQLite write-locked by
+    another process. Yields (verifier, valid client (id, secret), valid token)."""
+    monkeypatch.setattr(store.database, "SQLITE_BUSY_TIMEOUT_S", 0.05)
+    setup = Database(database_url)
+    bootstrap(setup)
+    made = LocalStore(setup).create_client(ClientDraft(name="real"))
+    token = LocalStore(setup).create_token(TokenDraft(name="real", allowed_ips="127.0.0.1"))
+    if setup.is_sqlite:
+        path = sa.engine.make_url(database_url).database
+        holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, path], stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "holding"
+        try:
+            yield Verifier(setup), (made.client.client_id, made.secret), token.value
+        finally:
+            holder.kill()
+            holder.wait(timeout=10)
+    else:
+        with tcp_proxy(upstream_of(database_url)) as proxy:
+            db = Database(via_port(database_url, proxy.port))
+            verifier = Verifier(db)
+            assert verifier.verify_restricted_token(token.value) is not None
+            proxy.cut()
+            yield verifier, (made.client.client_id, made.secret), token.value
+            db.dispose()
+    setup.dispose()
+
+
+def test_authentication_fails_closed_while_the_store_is_in_trouble(troubled):
+    verifier, (client_id, secret), token = troubled
+    database_down = not verifier.db.is_sqlite
+
+    presented_ids = st.one_of(st.just(client_id), st.text(max_size=80))
+    presented_secrets = st.one_of(st.just(secret), st.just(secret[:-1]), st.text(max_size=80))
+    presented_tokens = st.one_of(st.just(token), st.just(token[:-1] + "A"), st.text(max_size=120))
+
+    def outcome(check, *args):
+        try:
+            return check(*args)
+        except Unavailable:
+            return "unavailable"
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(presented_ids, presented_secrets, presented_tokens)
+    def check(cid, sec, tok):
+        client = outcome(verifier.verify_client, cid, sec)
+        if database_down:
+            assert client == "unavailable"
+        elif (cid, sec) == (client_id, secret):
+            assert client not in (None, "unavailable") and client.client_id == client_id
+        else:
+            assert client is None
+        bearer = outcome(verifier.verify_restricted_token, tok)
+        if database_down:
+            assert bearer == "unavailable"
+        elif tok == token:
+            assert bearer not in (None, "unavailable")
+        else:
+            assert bearer is None
+        assert outcome(verifier.verify_member_token, tok) in (None, "unavailable")
+
+    check()
+
+
+def test_every_pooled_connection_busy_is_a_retryable_refusal(database_url):
+    """Under a burst, all pooled connections can be checked out at once: the next caller gets a
+    retryable refusal, not a crash, and is served once they come back."""
+    db = Database(database_url)
+    bootstrap(db)
+    store = LocalStore(db)
+    pool = db.engine.pool
+    pool._timeout = 0.2  # the wait for a free connection; its length is not what is under test
+    held = [db.engine.connect() for _ in range(pool.size() + pool._max_overflow)]
+    try:
+        with pytest.raises(Unavailable) as err:
+            store.list_clients()
+        assert_retryable(err.value)
+    finally:
+        for conn in held:
+            conn.close()
+    assert store.list_clients() == []
+    db.dispose()
