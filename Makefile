@@ -21,6 +21,8 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The stamp's '.[dev]' includes '.[bench]' (matplotlib). wrk (Debian's package) generates the load
+# when installed; without it a bounded httpx loop stands in.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -1,0 +1,202 @@
+"""Service: the token endpoint and protected calls under load, each beside a bare route in the same process."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import httpx
+
+from bench import load, seed
+from bench.report import Row, Target, skipped
+from bench.serve import BARE_FORM, BARE_GET
+from store.local import LocalStore
+from store.models import ClientDraft, TokenDraft
+
+TOKEN_TARGET_RPS = 513.0  # Ory Hydra's published client-credentials figure on 2 cores
+PROTECTED_TARGET_RATIO = 0.6
+START_TIMEOUT_S = 30.0
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+GRANT = "grant_type=client_credentials"
+
+ROWS = {
+    "token": "Token endpoint: POST /oauth/token, Basic, {clients:,} clients",
+    "token_p50": "Token endpoint: p50 latency",
+    "token_p99": "Token endpoint: p99 latency",
+    "whoami_jwt": "GET /v1/whoami, API Client JWT + allowed Origin",
+    "whoami_jwt_p99": "GET /v1/whoami, JWT: p99 latency",
+    "whoami_rat": "GET /v1/whoami, Restricted Access Token, allowed IP",
+    "whoami_rat_p99": "GET /v1/whoami, restricted token: p99 latency",
+}
+
+
+def run(workdir: Path, *, clients: int, bearers: int, seconds: float, connections: int) -> tuple[list[Row], dict]:
+    tools = {"load_generator": load.generator_name(), "connections": connections, "seconds_per_run": seconds}
+    try:
+        import server.api  # noqa: F401
+    except ImportError as err:
+        why = f"the service is not importable ({err})"
+        return [
+            skipped(f"service_{key}", name.format(clients=clients), "ms" if "_p" in key else "req/s", why)
+            for key, name in ROWS.items()
+        ], tools
+
+    url = seed.sqlite_url(workdir, "service")
+    basics, jwt_clients, token_values = _seed(url, clients, bearers)
+    with _server(url, workdir / "server.log") as base:
+        bearer_jwts = [(_fetch_jwt(base, basic), origin) for basic, origin in jwt_clients]
+        for value in token_values:  # first verification (argon2) happens here; the runs measure steady state
+            _expect_ok(httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {value}"}))
+        runner = _Runner(base, connections, seconds)
+        runner.warm_up()
+
+        token_requests = [{"headers": {"Authorization": f"Basic {b}", **FORM}, "body": GRANT} for b in basics]
+        bare_form = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])
+        token = runner.measure("POST", "/oauth/token", token_requests)
+
+        bare_get = runner.measure("GET", BARE_GET, [{"headers": {}}])
+        jwt_requests = [{"headers": {"Authorization": f"Bearer {t}", "Origin": o}} for t, o in bearer_jwts]
+        whoami_jwt = runner.measure("GET", "/v1/whoami", jwt_requests)
+
+        bare_get_2 = runner.measure("GET", BARE_GET, [{"headers": {}}])
+        rat_requests = [{"headers": {"Authorization": f"Bearer {v}"}} for v in token_values]
+        whoami_rat = runner.measure("GET", "/v1/whoami", rat_requests)
+    tools["load_generator"] = token.generator
+
+    rows = [
+        _throughput("service_token", ROWS["token"].format(clients=clients), token, bare_form, "bare form POST",
+                    Target("value", ">=", TOKEN_TARGET_RPS)),
+        _latency("service_token_p50", ROWS["token_p50"], token.p50_ms, bare_form.p50_ms, "bare form POST"),
+        _latency("service_token_p99", ROWS["token_p99"], token.p99_ms, bare_form.p99_ms, "bare form POST"),
+        _throughput("service_whoami_jwt", ROWS["whoami_jwt"], whoami_jwt, bare_get, "bare GET",
+                    Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
+        _latency("service_whoami_jwt_p99", ROWS["whoami_jwt_p99"], whoami_jwt.p99_ms, bare_get.p99_ms, "bare GET"),
+        _throughput("service_whoami_rat", ROWS["whoami_rat"], whoami_rat, bare_get_2, "bare GET",
+                    Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
+        _latency("service_whoami_rat_p99", ROWS["whoami_rat_p99"], whoami_rat.p99_ms, bare_get_2.p99_ms, "bare GET"),
+    ]
+    return rows, tools
+
+
+def _seed(url: str, clients: int, bearers: int) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """`clients` API Clients made through the store (so each has its own secret), `bearers` tokens.
+
+    Returns the Basic credentials of every client, (Basic, an allowed Origin) for the JWT run,
+    and the restricted token values.
+    """
+    db = seed.open_store(url)
+    try:
+        store = LocalStore(db)
+        basics, with_origin = [], []
+        for i in range(clients):
+            origins = seed.origins_for(i) or [f"https://app{i}.example.com"]
+            created = store.create_client(ClientDraft(name=seed.client_name(i), allowed_origins=origins))
+            pair = f"{quote_plus(created.client.client_id)}:{quote_plus(created.secret)}"
+            basic = base64.b64encode(pair.encode()).decode()
+            basics.append(basic)
+            if len(with_origin) < bearers:
+                with_origin.append((basic, origins[0]))
+        values = [
+            store.create_token(TokenDraft(name=f"Storefront {i:03d}", allowed_ips="203.0.113.0/24, 127.0.0.1")).value
+            for i in range(bearers)
+        ]
+    finally:
+        db.dispose()
+    return basics, with_origin, values
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _server(db_url: str, log_path: Path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.serve", db_url, str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TURRIS_ISSUER": base},
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"bench server exited {proc.returncode}: {log_path.read_text()[-2000:]}")
+            try:
+                httpx.get(base + BARE_GET, timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("bench server did not start in time") from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _expect_ok(response: httpx.Response) -> httpx.Response:
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}")
+    return response
+
+
+def _fetch_jwt(base: str, basic: str) -> str:
+    response = httpx.post(f"{base}/oauth/token", headers={"Authorization": f"Basic {basic}", **FORM}, content=GRANT)
+    return _expect_ok(response).json()["access_token"]
+
+
+class _Runner:
+    def __init__(self, base: str, connections: int, seconds: float) -> None:
+        self.base = base
+        self.connections = connections
+        self.seconds = seconds
+
+    def warm_up(self) -> None:
+        load.run(load.Spec(self.base + BARE_GET, "GET", [{"headers": {}}], self.connections, min(self.seconds, 1.0)))
+
+    def measure(self, method: str, path: str, requests: list[dict]) -> load.Result:
+        # Every shape must answer 200 first: a fast refusal would look like speed.
+        for req in requests[:3]:
+            _expect_ok(httpx.request(method, self.base + path, headers=req["headers"], content=req.get("body")))
+        result = load.run(load.Spec(self.base + path, method, requests, self.connections, self.seconds))
+        if result.failed:
+            raise RuntimeError(f"{method} {path}: {result.failed} of {result.requests} requests failed under load")
+        return result
+
+
+def _throughput(key: str, name: str, run: load.Result, base: load.Result, base_name: str, target: Target) -> Row:
+    return Row(
+        key=key,
+        name=name,
+        unit="req/s",
+        value=run.rps,
+        baseline=base.rps,
+        baseline_name=base_name,
+        target=target,
+        note=f"{run.requests:,} requests in {run.seconds:.1f} s; p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms",
+        extra={"p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "requests": run.requests,
+               "baseline_p50_ms": base.p50_ms, "baseline_p99_ms": base.p99_ms, "baseline_requests": base.requests},
+    )
+
+
+def _latency(key: str, name: str, value: float, baseline: float, base_name: str) -> Row:
+    return Row(key=key, name=name, unit="ms", value=value, baseline=baseline, baseline_name=base_name)
