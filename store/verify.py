@@ -95,6 +95,11 @@ class Verifier:
 
     def active_client(self, client_id: str) -> VerifiedClient | None:
         """The client behind a JWT, if it still exists and is active (no hashing)."""
+        found = self.active_client_with_origins(client_id)
+        return None if found is None else found[0]
+
+    def active_client_with_origins(self, client_id: str) -> tuple[VerifiedClient, tuple[str, ...]] | None:
+        """The client behind a JWT and its Allowed Origins as stored now, in one lookup (no hashing)."""
         with self.db.read() as conn:
             row = conn.execute(
                 sa.select(
@@ -110,13 +115,14 @@ class Verifier:
             ).one_or_none()
         if row is None:
             return None
-        return VerifiedClient(
+        client = VerifiedClient(
             id=row.id,
             client_id=row.client_id,
             name=row.name,
             organization_id=row.organization_id,
             organization_name=row.org_name,
         )
+        return client, tuple(row.allowed_origins)
 
     def client_origins(self, client_id: str) -> tuple[str, ...] | None:
         """The client's Allowed Origins as stored now, or None if it is gone or not active."""

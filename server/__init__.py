@@ -1,0 +1,1 @@
+"""The credential service: token endpoint, protected endpoints and the management API."""

@@ -1,0 +1,43 @@
+"""Who is on the other end: the socket peer, or what trusted proxies say about it."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from server.settings import Network
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_address(text: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
+    return any(address in network for network in proxies)
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> Address | None:
+    """The client's address: X-Forwarded-For is read right to left only while the hop is a trusted proxy.
+
+    None when the peer is unknown or a trusted proxy forwarded something that is not an address,
+    so the caller refuses rather than guesses.
+    """
+    address = parse_address(peer) if peer else None
+    if address is None or not proxies or not _trusted(address, proxies):
+        return address
+    hops = [hop for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        if not hop.strip():
+            continue
+        address = parse_address(hop)
+        if address is None or not _trusted(address, proxies):
+            return address
+    return address

@@ -1,0 +1,187 @@
+"""The token endpoint: OAuth 2.0 client credentials (RFC 6749 4.4) issuing RFC 9068 JWTs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, unquote_plus
+
+import jwt
+
+from server.addresses import Address
+from server.keys import ALGORITHM, KeyRing
+from server.settings import ServiceSettings
+from server.throttle import TokenThrottle
+from store import validation
+from store.errors import StoreError, Unavailable
+from store.models import VerifiedClient
+from store.verify import Verifier
+
+FORM = "application/x-www-form-urlencoded"
+CLIENT_ID_MAX = 128
+SECRET_MAX = 256
+MAX_FIELDS = 16
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class TokenReply:
+    """A finished answer: status, JSON body and headers, ready for any framework to send."""
+
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = json.dumps(body).encode("utf-8")
+        self.headers = {**NO_STORE, **(headers or {})}
+
+
+def _error(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> TokenReply:
+    return TokenReply(status, {"error": code, "error_description": description}, headers)
+
+
+class _Refused(Exception):
+    def __init__(self, reply: TokenReply) -> None:
+        self.reply = reply
+
+
+def _refuse(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> _Refused:
+    return _Refused(_error(status, code, description, headers))
+
+
+class TokenIssuer:
+    def __init__(self, verifier: Verifier, keys: KeyRing, settings: ServiceSettings) -> None:
+        self.verifier = verifier
+        self.keys = keys
+        self.settings = settings
+        self.throttle = TokenThrottle(settings.throttle_per_client_ip, settings.throttle_per_ip, settings.throttle_window)
+
+    def answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
+        """Everything cheap is checked first; the one argon2 verification comes last."""
+        try:
+            return self._answer(headers, body, address)
+        except _Refused as refused:
+            return refused.reply
+        except Unavailable as err:
+            return _error(503, "temporarily_unavailable", err.message, {"Retry-After": str(err.retry_after)})
+        except StoreError as err:
+            return _error(500, "server_error", err.message)
+
+    def _answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
+        params = _form(headers, body)
+        basic = _basic_credentials(headers.get("authorization"))
+        if basic is not None and "client_secret" in params:
+            raise _refuse(400, "invalid_request", "Authenticate with HTTP Basic or with client_secret in the body, not both.")
+        if basic is not None:
+            client_id, secret = basic
+            if "client_id" in params and params["client_id"] != client_id:
+                raise _refuse(400, "invalid_request", "client_id in the body differs from the one in the Basic header.")
+        else:
+            client_id, secret = params.get("client_id"), params.get("client_secret")
+        challenge = {"WWW-Authenticate": 'Basic realm="turris", charset="UTF-8"'} if basic is not None else None
+
+        grant_type = params.get("grant_type")
+        if not grant_type:
+            raise _refuse(400, "invalid_request", "grant_type is missing; use grant_type=client_credentials.")
+        if grant_type != "client_credentials":
+            raise _refuse(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+        if params.get("scope", "").strip():
+            raise _refuse(400, "invalid_scope", "This service defines no scopes; leave scope out.")
+        if not client_id or not secret:
+            raise _refuse(401, "invalid_client", "Send the Client ID and Client Secret (HTTP Basic or in the body).",
+                          challenge)
+        if len(client_id) > CLIENT_ID_MAX or len(secret) > SECRET_MAX:
+            raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
+
+        wait = self.throttle.retry_after(client_id, address)
+        if wait:
+            raise _refuse(429, "slow_down", f"Too many failed attempts; try again in {wait} seconds.",
+                          {"Retry-After": str(wait)})
+        client = self.verifier.verify_client(client_id, secret)
+        if client is None:
+            self.throttle.failed(client_id, address)
+            raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
+        self.throttle.succeeded(client_id, address)
+
+        cors = self._browser_check(client, headers.get("origin"))
+        return TokenReply(
+            200,
+            {"access_token": self.sign(client), "token_type": "Bearer", "expires_in": self.settings.token_lifetime},
+            cors,
+        )
+
+    def _browser_check(self, client: VerifiedClient, origin: str | None) -> dict[str, str] | None:
+        """A browser asking for a token is held to the client's Allowed Origins, as on the API."""
+        if origin is None:
+            return None
+        allowed = self.verifier.client_origins(client.client_id)
+        if allowed is None:  # deleted or disabled since the secret was checked
+            raise _refuse(401, "invalid_client", "Client authentication failed.")
+        if not origin_allowed(origin, allowed):
+            raise _refuse(403, "unauthorized_client",
+                          f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins.",
+                          {"Vary": "Origin"})
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def sign(self, client: VerifiedClient, now: int | None = None) -> str:
+        issued = int(time.time()) if now is None else now
+        key = self.keys.signing_key()
+        claims = {
+            "iss": self.settings.issuer,
+            "sub": client.client_id,
+            "client_id": client.client_id,
+            "aud": self.settings.audience,
+            "iat": issued,
+            "exp": issued + self.settings.token_lifetime,
+            "jti": secrets.token_urlsafe(16),
+            "organization": {"id": client.organization_id, "name": client.organization_name},
+        }
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"})
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    """An empty list accepts any origin (the seed's behaviour); otherwise the normalized origin must be listed."""
+    if not allowed:
+        return True
+    try:
+        return validation.origin(origin) in allowed
+    except StoreError:
+        return False
+
+
+def _form(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != FORM:
+        raise _refuse(400, "invalid_request", f"Send the parameters as {FORM}.")
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise _refuse(400, "invalid_request", "The form body is not valid URL-encoded UTF-8.") from None
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params:
+            raise _refuse(400, "invalid_request", f"Parameter {validation.shown(key)} appears more than once.")
+        params[key] = value
+    return params
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """HTTP Basic with the form-urlencoding of RFC 6749 2.3.1, or None when no Authorization was sent."""
+    if header is None:
+        return None
+    malformed = _refuse(401, "invalid_client", "The Authorization header is not valid HTTP Basic.",
+                        {"WWW-Authenticate": 'Basic realm="turris", charset="UTF-8"'})
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise malformed
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise ValueError("no colon")
+        return unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise malformed from None

@@ -1,0 +1,144 @@
+"""Bearer authentication for the protected API (RFC 6750): API Client JWTs and Restricted Access Tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import jwt
+
+from server.addresses import client_address
+from server.keys import ALGORITHM, KeyRing
+from server.oauth import origin_allowed
+from server.settings import ServiceSettings
+from store import crypto, validation
+from store.verify import Verifier
+
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
+JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+KID_MAX = 64
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who presented the credential, and the CORS headers their request has earned."""
+
+    type: str  # api_client | restricted_token
+    name: str
+    client_id: str | None
+    organization_id: int
+    organization_name: str
+    cors: dict[str, str]
+
+
+class BearerRefused(Exception):
+    """An RFC 6750 refusal: status, error code, a message, and the challenge to send."""
+
+    def __init__(self, status: int, error: str | None, message: str, cors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.cors = cors or {}
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Vary": "Origin", **self.cors}
+        if self.status == 401 or self.error == "insufficient_scope":
+            challenge = 'Bearer realm="turris"'
+            if self.error:
+                challenge += f', error="{self.error}"'
+            headers["WWW-Authenticate"] = challenge
+        return headers
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error or "unauthorized", "message": self.message}
+
+
+def _invalid(message: str = "The access token is invalid or expired.") -> BearerRefused:
+    return BearerRefused(401, "invalid_token", message)
+
+
+class Authenticator:
+    def __init__(self, verifier: Verifier, keys: KeyRing, settings: ServiceSettings) -> None:
+        self.verifier = verifier
+        self.keys = keys
+        self.settings = settings
+
+    def authenticate(
+        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], endpoint: str
+    ) -> Principal:
+        header = headers.get("authorization")
+        if not header:
+            raise BearerRefused(401, None, "This endpoint needs an Authorization: Bearer <token> header.")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(header) > self.settings.bearer_limit:
+            raise _invalid("The Authorization header is not a Bearer token.")
+        origin = headers.get("origin")
+        if token.startswith(crypto.RESTRICTED_TOKEN_PREFIX):
+            return self._restricted(token, origin, peer, forwarded_for, endpoint)
+        return self._jwt(token, origin)
+
+    def _jwt(self, token: str, origin: str | None) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _invalid() from None
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or header.get("typ") not in JWT_TYPES:
+            raise _invalid()
+        if not isinstance(kid, str) or len(kid) > KID_MAX:
+            raise _invalid()
+        key = self.keys.public_key(kid)
+        if key is None:
+            raise _invalid()
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.settings.jwt_leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError:
+            raise _invalid() from None
+        client_id = claims["client_id"]
+        if not isinstance(client_id, str) or claims["sub"] != client_id:
+            raise _invalid()
+        found = self.verifier.active_client_with_origins(client_id)
+        if found is None:
+            raise _invalid("The API Client behind this token was deleted or is not active.")
+        client, allowed = found
+        organization = claims.get("organization")
+        if not isinstance(organization, dict) or organization.get("id") != client.organization_id:
+            raise _invalid()
+        cors: dict[str, str] = {}
+        if origin is not None:
+            if not origin_allowed(origin, allowed):
+                raise BearerRefused(
+                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins."
+                )
+            cors = {"Access-Control-Allow-Origin": origin}
+        return Principal("api_client", client.name, client.client_id, client.organization_id,
+                         client.organization_name, cors)
+
+    def _restricted(
+        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], endpoint: str
+    ) -> Principal:
+        found = self.verifier.verify_restricted_token(token)
+        if found is None:
+            raise _invalid("The Restricted Access Token is unknown or was deleted.")
+        address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
+        if address is None or not validation.address_allowed(str(address), found.allowed_ips):
+            raise BearerRefused(
+                403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs."
+            )
+        # Restricted tokens carry no origin list: any page may read what the IP rule let through.
+        cors = {"Access-Control-Allow-Origin": origin} if origin is not None else {}
+        if endpoint not in self.settings.restricted_endpoints:
+            raise BearerRefused(403, "insufficient_scope",
+                                "Restricted Access Tokens reach only a small subset of endpoints; use an API Client.",
+                                cors)
+        return Principal("restricted_token", found.name, None, found.organization_id, found.organization_name, cors)

@@ -1,0 +1,173 @@
+"""The service's JSON shapes. Public views have no field that could hold a secret; Created* carry it once."""
+
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from store import models
+
+VERSION_MAX = 2**31 - 1
+Listish = str | list[str]
+
+
+class ErrorOut(BaseModel):
+    """Every management and resource error: a stable code, a message fit to show, the field at fault."""
+
+    error: str = Field(description="Stable machine code, e.g. invalid, permission_denied, not_found, conflict.")
+    message: str = Field(description="What went wrong, in words a person can act on.")
+    field: str | None = Field(default=None, description="The input field at fault, for `invalid`.")
+    value: str | None = Field(default=None, description="The offending value, for `invalid`.")
+
+
+class OAuthErrorOut(BaseModel):
+    """RFC 6749 section 5.2."""
+
+    error: str
+    error_description: str | None = None
+
+
+class TokenOut(BaseModel):
+    """RFC 6749 section 5.1; no refresh token for client credentials."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+
+
+class OrganizationRef(BaseModel):
+    id: int
+    name: str
+
+
+class WhoAmIOut(BaseModel):
+    type: Literal["api_client", "restricted_token"]
+    name: str
+    client_id: str | None = Field(default=None, description="For API Clients.")
+    organization: OrganizationRef
+
+
+class OrganizationOut(BaseModel):
+    id: int
+    name: str
+    api_access: bool
+
+
+class MemberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    organization_id: int
+    email: str
+    display_name: str
+    role: str
+    can_manage_credentials: bool
+
+
+class MeOut(BaseModel):
+    member: MemberOut
+    organization: OrganizationOut
+    can_view: bool
+    can_manage_clients: bool
+    can_manage_tokens: bool
+    sees_credential_controls: bool
+
+    @classmethod
+    def of(cls, me: models.Me) -> "MeOut":
+        return cls(
+            member=MemberOut.model_validate(me.member),
+            organization=OrganizationOut(
+                id=me.organization.id, name=me.organization.name, api_access=me.organization.api_access
+            ),
+            can_view=me.can_view,
+            can_manage_clients=me.can_manage_clients,
+            can_manage_tokens=me.can_manage_tokens,
+            sees_credential_controls=me.sees_credential_controls,
+        )
+
+
+class ApiClientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    client_id: str
+    secret_last4: str
+    allowed_origins: list[str]
+    status: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    version: int
+    last_used_at: datetime | None = None
+
+
+class CreatedClientOut(BaseModel):
+    client: ApiClientOut
+    secret: str = Field(description="The Client Secret. Shown this once; only its hash is kept.")
+
+
+class RestrictedTokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    token_last4: str
+    allowed_ips: list[str]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    version: int
+    last_used_at: datetime | None = None
+
+
+class CreatedTokenOut(BaseModel):
+    token: RestrictedTokenOut
+    value: str = Field(description="The Restricted Access Token. Shown this once; only its hash is kept.")
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    credential_type: str
+    credential_id: int
+    credential_name: str
+
+
+class ClientDraftIn(BaseModel):
+    name: str = Field(description="Client Name.")
+    description: str = ""
+    allowed_origins: Listish = Field(default="", description="Origins, as a list or comma-separated.")
+
+    def draft(self) -> models.ClientDraft:
+        return models.ClientDraft(name=self.name, description=self.description, allowed_origins=self.allowed_origins)
+
+
+class ClientUpdateIn(ClientDraftIn):
+    version: int = Field(ge=0, le=VERSION_MAX, description="The version this change is based on.")
+
+
+class TokenDraftIn(BaseModel):
+    name: str = Field(description="Token Name.")
+    allowed_ips: Listish = Field(description="Addresses or CIDR ranges, as a list or comma-separated.")
+
+    def draft(self) -> models.TokenDraft:
+        return models.TokenDraft(name=self.name, allowed_ips=self.allowed_ips)
+
+
+class TokenUpdateIn(TokenDraftIn):
+    version: int = Field(ge=0, le=VERSION_MAX, description="The version this change is based on.")
+
+
+class MemberDraftIn(BaseModel):
+    # Control characters never make a valid address; refusing them here keeps them away from the driver.
+    email: str = Field(max_length=254, pattern=r"^[^\x00-\x20\x7f@]+@[^\x00-\x20\x7f@]+$")
+    role: str
+    can_manage_credentials: bool
+    display_name: str = ""

@@ -1,0 +1,65 @@
+"""How one service instance is configured. Every instance on one database should agree on these."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from server.keys import ACCESS_TOKEN_LIFETIME
+from store.errors import Invalid
+from store.validation import shown
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_RESTRICTED_ENDPOINTS = ("/v1/whoami",)
+DEFAULT_AUDIENCE = "turris-api"
+
+
+def parse_networks(entries: Iterable[str], field_name: str = "trusted_proxy") -> tuple[Network, ...]:
+    """CIDR ranges or single addresses, e.g. for --trusted-proxy; a bad one names itself."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            raise Invalid(field_name, f"{shown(str(entry))} is not an IP address or CIDR range.", str(entry)) from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Issuer and audience go into every JWT; several instances behind one balancer must share them."""
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = DEFAULT_AUDIENCE
+    trusted_proxies: tuple[Network, ...] = ()
+    restricted_endpoints: frozenset[str] = frozenset(DEFAULT_RESTRICTED_ENDPOINTS)
+    token_lifetime: int = ACCESS_TOKEN_LIFETIME
+    token_body_limit: int = 4 * 1024  # bytes; /oauth/token answers 413 above this, before any hashing
+    body_limit: int = 64 * 1024  # bytes; every other endpoint
+    bearer_limit: int = 8 * 1024  # characters of an Authorization header we bother to parse
+    throttle_window: int = 60  # seconds
+    throttle_per_client_ip: int = 10  # failed token requests for one Client ID from one address per window
+    throttle_per_ip: int = 50  # failed token requests from one address per window, any Client ID
+    jwt_leeway: int = 10  # seconds of clock skew tolerated between instances
+
+    @classmethod
+    def from_env(cls, host: str, port: int, trusted_proxies: Iterable[str] = ()) -> ServiceSettings:
+        """Defaults for `turris-api serve`; TURRIS_ISSUER, TURRIS_AUDIENCE, TURRIS_RESTRICTED_ENDPOINTS override."""
+        shown_host = f"[{host}]" if ":" in host else host
+        issuer = os.environ.get("TURRIS_ISSUER") or f"http://{shown_host}:{port}"
+        audience = os.environ.get("TURRIS_AUDIENCE") or DEFAULT_AUDIENCE
+        endpoints = os.environ.get("TURRIS_RESTRICTED_ENDPOINTS")
+        restricted = (
+            frozenset(p.strip() for p in endpoints.split(",") if p.strip())
+            if endpoints is not None
+            else frozenset(DEFAULT_RESTRICTED_ENDPOINTS)
+        )
+        return cls(
+            issuer=issuer.rstrip("/"),
+            audience=audience,
+            trusted_proxies=parse_networks(trusted_proxies),
+            restricted_endpoints=restricted,
+        )
