@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -20,10 +22,12 @@ from store.database import Database
 from store.errors import Unavailable
 from store.local import LocalStore
 from store.models import ClientDraft, TokenDraft
-from store.operator import bootstrap
+from store.operator import bootstrap, issue_member_token
 from store.schema import api_clients, audit_events
 from store.verify import Verifier
+from tests.server_support import in_process
 from tests.support.pg import set_read_only, throwaway_database, upstream_of, via_port
+from tests.support.service import services
 from tests.support.tcp_proxy import tcp_proxy
 
 DRIVER_TEXT = ("database is locked", "sqlite3", "psycopg", "server closed", "Traceback", "OperationalError", "SELECT", "INSERT")
@@ -305,4 +309,117 @@ def test_every_pooled_connection_busy_is_a_retryable_refusal(database_url):
         for conn in held:
             conn.close()
     assert store.list_clients() == []
+    db.dispose()
+
+
+# --- The service while its database is in trouble ---------------------------------------------
+
+
+def assert_503_retryable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] in ("unavailable", "temporarily_unavailable")
+    text = response.text
+    assert not any(t.lower() in text.lower() for t in DRIVER_TEXT), text
+
+
+def _manage(member_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {member_token}"}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_service_with_its_database_gone_answers_503_fails_closed_and_recovers_by_itself(postgres_url):
+    setup = Database(postgres_url)
+    bootstrap(setup)
+    admin = LocalStore(setup)
+    made = admin.create_client(ClientDraft(name="Warehouse"))
+    token = admin.create_token(TokenDraft(name="Portal", allowed_ips="127.0.0.1"))
+    member = issue_member_token(setup, admin.me().member.email)
+    secrets_seen = [made.secret, token.value, member]
+
+    with tcp_proxy(upstream_of(postgres_url)) as proxy, services(via_port(postgres_url, proxy.port)) as [service]:
+        http = httpx.Client(base_url=service.url, timeout=30)
+        grant = {"grant_type": "client_credentials"}
+        auth = (made.client.client_id, made.secret)
+        access = http.post("/oauth/token", data=grant, auth=auth).json()["access_token"]
+        secrets_seen.append(access)
+        assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {token.value}"}).status_code == 200
+
+        proxy.cut()
+        assert_503_retryable(http.post("/oauth/token", data=grant, auth=auth))
+        # A JWT with a valid signature is still refused: whether its client exists needs the database.
+        assert_503_retryable(http.get("/v1/whoami", headers={"Authorization": f"Bearer {access}"}))
+        assert_503_retryable(http.get("/v1/whoami", headers={"Authorization": f"Bearer {token.value}"}))
+        assert_503_retryable(http.get("/v1/api-clients", headers=_manage(member)))
+        assert_503_retryable(http.post("/v1/api-clients", json={"name": "during"}, headers=_manage(member)))
+
+        proxy.restore()
+        for _ in range(50):  # bounded: the pool reconnects on its own
+            if http.get("/v1/api-clients", headers=_manage(member)).status_code == 200:
+                break
+            time.sleep(0.1)
+        assert [c["name"] for c in http.get("/v1/api-clients", headers=_manage(member)).json()] == ["Warehouse"]
+        assert http.post("/oauth/token", data=grant, auth=auth).status_code == 200
+        assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+        http.close()
+        service.stop()
+        log = service.output()
+    assert "Traceback" not in log
+    for value in secrets_seen:
+        assert value not in log
+    assert [c.name for c in admin.list_clients()] == ["Warehouse"]
+    setup.dispose()
+
+
+@pytest.mark.postgres
+def test_service_on_a_database_turned_read_only_refuses_changes_with_503_and_keeps_serving_reads(postgres_server_url):
+    if postgres_server_url is None:
+        pytest.skip("needs PostgreSQL ($TURRIS_TEST_DATABASE_URL)")
+    with throwaway_database(postgres_server_url) as url:
+        db = Database(url)
+        bootstrap(db)
+        admin = LocalStore(db)
+        made = admin.create_client(ClientDraft(name="Warehouse"))
+        member = issue_member_token(db, admin.me().member.email)
+        http = in_process(db)
+        set_read_only(url, True)
+        try:
+            refused = http.post("/v1/api-clients", json={"name": "during"}, headers=_manage(member))
+            assert_503_retryable(refused)
+            assert "read-only" in refused.json()["message"]
+            listed = http.get("/v1/api-clients", headers=_manage(member))
+            assert [c["name"] for c in listed.json()] == ["Warehouse"]
+            auth = (made.client.client_id, made.secret)
+            assert http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth).status_code == 200
+            wrong = (made.client.client_id, made.secret + "x")
+            assert http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=wrong).status_code == 401
+        finally:
+            set_read_only(url, False)
+        assert http.post("/v1/api-clients", json={"name": "after"}, headers=_manage(member)).status_code == 201
+        http.close()
+        db.dispose()
+
+
+def test_service_on_an_sqlite_file_locked_by_the_app_answers_503_and_never_fails_open(
+    sqlite_url, short_busy_timeout, lock_holder
+):
+    db = Database(sqlite_url)
+    bootstrap(db)
+    admin = LocalStore(db)
+    made = admin.create_client(ClientDraft(name="Warehouse"))
+    member = issue_member_token(db, admin.me().member.email)
+    http = in_process(db)
+    lock_holder()
+
+    refused = http.post("/v1/api-clients", json={"name": "during"}, headers=_manage(member))
+    assert_503_retryable(refused)
+    assert "locked" not in refused.text
+    assert [c["name"] for c in http.get("/v1/api-clients", headers=_manage(member)).json()] == ["Warehouse"]
+    grant = {"grant_type": "client_credentials"}
+    assert http.post("/oauth/token", data=grant, auth=(made.client.client_id, made.secret)).status_code == 200
+    assert http.post("/oauth/token", data=grant, auth=(made.client.client_id, "trs_cs_guess")).status_code == 401
+    http.close()
     db.dispose()
