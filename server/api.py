@@ -20,15 +20,16 @@ from server.oauth import TokenIssuer
 from server.resources import Authenticator, BearerRefused, Principal
 from server.settings import ServiceSettings
 from store.database import Database
-from store.errors import Invalid, StoreError, Unavailable
+from store.errors import Invalid, NotFound, StoreError, Unavailable
 from store.local import LocalStore
+from store.validation import shown
 from store.verify import Verifier
 
 log = logging.getLogger("server")
 
 JSON = "application/json"
-REF_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
-Ref = Annotated[str, Path(pattern=REF_PATTERN, description="Internal id (digits) or, for API Clients, the Client ID.")]
+Ref = Annotated[str, Path(max_length=200, description="Internal id (digits) or, for API Clients, the Client ID.")]
+ID_DIGITS_MAX = 18  # ids beyond this cannot exist, and would overflow a 64-bit column
 
 
 def _errors(*statuses: int, model: type = schemas.ErrorOut) -> dict[int | str, dict[str, Any]]:
@@ -191,6 +192,15 @@ def _management_router(service: Service) -> APIRouter:
 
     Store = Annotated[LocalStore, Depends(acting_store)]
 
+    def client_ref(_store: Store, ref: Ref) -> str:  # authenticates first
+        return _existing_ref(ref, "API Client")
+
+    def token_ref(_store: Store, ref: Ref) -> str:
+        return _existing_ref(ref, "Restricted Access Token")
+
+    ClientRef = Annotated[str, Depends(client_ref)]
+    TokenRef = Annotated[str, Depends(token_ref)]
+
     def created(body: Any) -> Response:
         return _json_response(201, body, {"Cache-Control": "no-store"})
 
@@ -214,7 +224,7 @@ def _management_router(service: Service) -> APIRouter:
         return created(out.model_dump(mode="json"))
 
     @router.get("/api-clients/{ref}", response_model=schemas.ApiClientOut, summary="One API Client")
-    def get_client(ref: Ref, store: Store) -> schemas.ApiClientOut:
+    def get_client(ref: ClientRef, store: Store) -> schemas.ApiClientOut:
         return schemas.ApiClientOut.model_validate(store.get_client(ref))
 
     @router.put(
@@ -222,11 +232,11 @@ def _management_router(service: Service) -> APIRouter:
         response_model=schemas.ApiClientOut,
         summary="Change name, description, Allowed Origins; 409 if the version is stale",
     )
-    def update_client(ref: Ref, change: schemas.ClientUpdateIn, store: Store) -> schemas.ApiClientOut:
+    def update_client(ref: ClientRef, change: schemas.ClientUpdateIn, store: Store) -> schemas.ApiClientOut:
         return schemas.ApiClientOut.model_validate(store.update_client(ref, change.draft(), change.version))
 
     @router.delete("/api-clients/{ref}", status_code=204, response_class=Response, summary="Delete an API Client")
-    def delete_client(ref: Ref, store: Store) -> Response:
+    def delete_client(ref: ClientRef, store: Store) -> Response:
         store.delete_client(ref)
         return Response(status_code=204)
 
@@ -246,7 +256,7 @@ def _management_router(service: Service) -> APIRouter:
         return created(out.model_dump(mode="json"))
 
     @router.get("/restricted-tokens/{ref}", response_model=schemas.RestrictedTokenOut, summary="One token")
-    def get_token(ref: Ref, store: Store) -> schemas.RestrictedTokenOut:
+    def get_token(ref: TokenRef, store: Store) -> schemas.RestrictedTokenOut:
         return schemas.RestrictedTokenOut.model_validate(store.get_token(ref))
 
     @router.put(
@@ -254,11 +264,11 @@ def _management_router(service: Service) -> APIRouter:
         response_model=schemas.RestrictedTokenOut,
         summary="Change name and Allowed IPs; 409 if the version is stale",
     )
-    def update_token(ref: Ref, change: schemas.TokenUpdateIn, store: Store) -> schemas.RestrictedTokenOut:
+    def update_token(ref: TokenRef, change: schemas.TokenUpdateIn, store: Store) -> schemas.RestrictedTokenOut:
         return schemas.RestrictedTokenOut.model_validate(store.update_token(ref, change.draft(), change.version))
 
     @router.delete("/restricted-tokens/{ref}", status_code=204, response_class=Response, summary="Delete a token")
-    def delete_token(ref: Ref, store: Store) -> Response:
+    def delete_token(ref: TokenRef, store: Store) -> Response:
         store.delete_token(ref)
         return Response(status_code=204)
 
@@ -276,6 +286,14 @@ def _management_router(service: Service) -> APIRouter:
         return created(schemas.MemberOut.model_validate(member).model_dump(mode="json"))
 
     return router
+
+
+def _existing_ref(ref: str, kind: str) -> str:
+    """Refs that look numeric but cannot be an id are simply not found (never a driver overflow)."""
+    text = ref.strip()
+    if text.isdigit() and not (text.isascii() and len(text) <= ID_DIGITS_MAX):
+        raise NotFound(f"No {kind} {shown(text)} here.")
+    return ref
 
 
 # --- errors --------------------------------------------------------------------

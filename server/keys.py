@@ -170,8 +170,9 @@ class KeyRing:
         return key
 
     def jwks(self) -> dict[str, Any]:
-        if time.monotonic() - self._public_loaded >= VERIFY_KEYS_TTL:
-            self._reload_public()
+        """Read fresh: another instance may already sign with a key rotated in a moment ago, and a
+        relying party that meets its kid refetches this once. Relying parties cache it (max-age)."""
+        self._reload_public()
         return {"keys": list(self._jwks)}
 
     def _reload_public(self) -> None:

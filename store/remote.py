@@ -1,0 +1,325 @@
+"""RemoteStore: the CredentialStore over HTTP, against the credential service's management API.
+
+Same interface, same models, same StoreError family as LocalStore: the service runs the very
+same store code, so remote = local + transport. Transport trouble (unreachable, timeout, 5xx,
+an answer that is not the service's JSON) becomes `Unavailable` naming the URL, never the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from store.errors import ERRORS_BY_CODE, Conflict, Invalid, NotFound, PermissionDenied, StoreError, Unavailable
+from store.models import (
+    ApiClient,
+    AuditEvent,
+    ClientDraft,
+    CreatedClient,
+    CreatedToken,
+    Me,
+    Member,
+    Organization,
+    RestrictedToken,
+    TokenDraft,
+)
+
+T = TypeVar("T")
+USER_AGENT = "turris-api-settings"
+
+
+class RemoteStore:
+    """Acts as the member whose access token it holds; the service enforces the policy."""
+
+    def __init__(
+        self, base_url: str, member_token: str, timeout: float = 10.0, *, client: httpx.Client | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.description = f"remote {self.base_url}"
+        self.timeout = timeout
+        self._token = member_token
+        self._client = client
+        self._owns_client = client is None
+
+    def __repr__(self) -> str:
+        return f"RemoteStore({self.base_url!r})"  # never the token
+
+    # --- transport -----------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout, headers={"User-Agent": USER_AGENT})
+        return self._client
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+        url = self.base_url + path
+        try:
+            response = self._http().request(
+                method,
+                url,
+                json=json,
+                params=params,
+                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+            )
+        except httpx.TimeoutException:
+            raise Unavailable(
+                f"The credential service at {self.base_url} did not answer within {self.timeout:g} s. Try again."
+            ) from None
+        except httpx.InvalidURL:
+            raise Unavailable(f"{self.base_url} is not a usable URL for the credential service.") from None
+        except (httpx.HTTPError, httpx.StreamError, OSError):
+            raise Unavailable(
+                f"The credential service at {self.base_url} cannot be reached. Check the URL and that it is running."
+            ) from None
+        if response.status_code >= 400:
+            raise self._refusal(response)
+        if response.status_code == 204:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise self._not_the_service(response) from None
+
+    def _not_the_service(self, response: httpx.Response) -> Unavailable:
+        kind = response.headers.get("content-type", "no content type").split(";", 1)[0]
+        return Unavailable(
+            f"The server at {self.base_url} answered HTTP {response.status_code} with {kind}, "
+            "which is not the credential service's JSON. Check the URL."
+        )
+
+    def _refusal(self, response: httpx.Response) -> StoreError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+            if status >= 500:
+                return Unavailable(f"The credential service at {self.base_url} failed (HTTP {status}). Try again later.",
+                                   _retry_after(response))
+            return self._not_the_service(response)
+        code, message = body["error"], str(body.get("message") or body.get("error_description") or "")
+        if status == 401:
+            return PermissionDenied(
+                f"The credential service at {self.base_url} did not accept your member access token "
+                f"({message or 'unknown or revoked'}). Issue a new one with `turris-api member token EMAIL`."
+            )
+        if status == 429 or status >= 500:
+            if code == Unavailable.code and message:
+                return Unavailable(message, _retry_after(response))
+            return Unavailable(
+                f"The credential service at {self.base_url} could not answer (HTTP {status}). Try again later.",
+                _retry_after(response),
+            )
+        message = message or f"The credential service refused the request (HTTP {status})."
+        cls = ERRORS_BY_CODE.get(code)
+        if cls is Invalid or (cls is None and status in (400, 413, 422)):
+            field, value = body.get("field"), body.get("value")
+            return Invalid(str(field or "request"), message, value if isinstance(value, str) else None)
+        if cls is not None and cls not in (StoreError, Unavailable):
+            return cls(message)
+        by_status = {403: PermissionDenied, 404: NotFound, 409: Conflict}
+        return by_status.get(status, StoreError)(message)
+
+    def _parse(self, parse: Callable[[Any], T], data: Any) -> T:
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise Unavailable(
+                f"The credential service at {self.base_url} sent an answer this version does not understand."
+            ) from None
+
+    def _list(self, parse: Callable[[Any], T], data: Any) -> list[T]:
+        if not isinstance(data, list):
+            return self._parse(_fail, data)
+        return [self._parse(parse, item) for item in data]
+
+    # --- the interface ---------------------------------------------------------
+
+    def me(self) -> Me:
+        return self._parse(_me, self._call("GET", "/v1/me"))
+
+    def list_clients(self) -> list[ApiClient]:
+        return self._list(_client, self._call("GET", "/v1/api-clients"))
+
+    def get_client(self, ref: str | int) -> ApiClient:
+        return self._parse(_client, self._call("GET", f"/v1/api-clients/{_ref(ref, 'API Client')}"))
+
+    def create_client(self, draft: ClientDraft) -> CreatedClient:
+        data = self._call("POST", "/v1/api-clients", json=_client_body(draft))
+        return self._parse(lambda d: CreatedClient(client=_client(d["client"]), secret=_text(d["secret"])), data)
+
+    def update_client(self, ref: str | int, draft: ClientDraft, version: int) -> ApiClient:
+        body = {**_client_body(draft), "version": version}
+        return self._parse(_client, self._call("PUT", f"/v1/api-clients/{_ref(ref, 'API Client')}", json=body))
+
+    def delete_client(self, ref: str | int) -> None:
+        self._call("DELETE", f"/v1/api-clients/{_ref(ref, 'API Client')}")
+
+    def list_tokens(self) -> list[RestrictedToken]:
+        return self._list(_token, self._call("GET", "/v1/restricted-tokens"))
+
+    def get_token(self, ref: str | int) -> RestrictedToken:
+        return self._parse(_token, self._call("GET", f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}"))
+
+    def create_token(self, draft: TokenDraft) -> CreatedToken:
+        data = self._call("POST", "/v1/restricted-tokens", json=_token_body(draft))
+        return self._parse(lambda d: CreatedToken(token=_token(d["token"]), value=_text(d["value"])), data)
+
+    def update_token(self, ref: str | int, draft: TokenDraft, version: int) -> RestrictedToken:
+        body = {**_token_body(draft), "version": version}
+        path = f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}"
+        return self._parse(_token, self._call("PUT", path, json=body))
+
+    def delete_token(self, ref: str | int) -> None:
+        self._call("DELETE", f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}")
+
+    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
+        return self._list(_audit, self._call("GET", "/v1/audit-events", params={"limit": limit}))
+
+    def list_members(self) -> list[Member]:
+        return self._list(_member, self._call("GET", "/v1/members"))
+
+    def add_member(self, email: str, role: str, can_manage_credentials: bool, display_name: str = "") -> Member:
+        body = {
+            "email": email,
+            "role": role,
+            "can_manage_credentials": bool(can_manage_credentials),
+            "display_name": display_name,
+        }
+        return self._parse(_member, self._call("POST", "/v1/members", json=body))
+
+
+# --- shapes on the wire ----------------------------------------------------------
+
+
+def _ref(ref: str | int, kind: str) -> str:
+    text = str(ref).strip()
+    if not text:
+        raise NotFound(f"No {kind} with an empty reference.")
+    return quote(text, safe="")
+
+
+def _entries(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def _client_body(draft: ClientDraft) -> dict[str, Any]:
+    return {
+        "name": draft.name,
+        "description": draft.description or "",
+        "allowed_origins": _entries(draft.allowed_origins) or "",
+    }
+
+
+def _token_body(draft: TokenDraft) -> dict[str, Any]:
+    return {"name": draft.name, "allowed_ips": _entries(draft.allowed_ips) or ""}
+
+
+def _fail(_data: Any) -> Any:
+    raise TypeError("expected a list")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected text")
+    return value
+
+
+def _when(value: Any) -> datetime:
+    moment = datetime.fromisoformat(_text(value))
+    if moment.tzinfo is None:
+        raise ValueError("naive timestamp")
+    return moment
+
+
+def _maybe_when(value: Any) -> datetime | None:
+    return None if value is None else _when(value)
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("expected an integer")
+    return value
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
+    return tuple(_text(v) for v in value)
+
+
+def _member(d: dict) -> Member:
+    return Member(
+        id=_int(d["id"]),
+        organization_id=_int(d["organization_id"]),
+        email=_text(d["email"]),
+        display_name=_text(d["display_name"]),
+        role=_text(d["role"]),
+        can_manage_credentials=bool(d["can_manage_credentials"]),
+    )
+
+
+def _me(d: dict) -> Me:
+    org = d["organization"]
+    return Me(
+        member=_member(d["member"]),
+        organization=Organization(id=_int(org["id"]), name=_text(org["name"]), api_access=bool(org["api_access"])),
+    )
+
+
+def _client(d: dict) -> ApiClient:
+    return ApiClient(
+        id=_int(d["id"]),
+        name=_text(d["name"]),
+        description=_text(d["description"]),
+        client_id=_text(d["client_id"]),
+        secret_last4=_text(d["secret_last4"]),
+        allowed_origins=_texts(d["allowed_origins"]),
+        status=_text(d["status"]),
+        created_at=_when(d["created_at"]),
+        created_by=_text(d["created_by"]),
+        updated_at=_when(d["updated_at"]),
+        version=_int(d["version"]),
+        last_used_at=_maybe_when(d.get("last_used_at")),
+    )
+
+
+def _token(d: dict) -> RestrictedToken:
+    return RestrictedToken(
+        id=_int(d["id"]),
+        name=_text(d["name"]),
+        token_last4=_text(d["token_last4"]),
+        allowed_ips=_texts(d["allowed_ips"]),
+        created_at=_when(d["created_at"]),
+        created_by=_text(d["created_by"]),
+        updated_at=_when(d["updated_at"]),
+        version=_int(d["version"]),
+        last_used_at=_maybe_when(d.get("last_used_at")),
+    )
+
+
+def _audit(d: dict) -> AuditEvent:
+    return AuditEvent(
+        id=_int(d["id"]),
+        at=_when(d["at"]),
+        actor=_text(d["actor"]),
+        action=_text(d["action"]),
+        credential_type=_text(d["credential_type"]),
+        credential_id=_int(d["credential_id"]),
+        credential_name=_text(d["credential_name"]),
+    )
+
+
+def _retry_after(response: httpx.Response) -> int:
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() and int(value) < 3600 else 2

@@ -1,0 +1,253 @@
+"""The CredentialStore contract: the same assertions against LocalStore and RemoteStore.
+
+The remote case runs the real service in-process (Starlette's TestClient is an httpx.Client),
+so a difference here is a difference a user of `turris-api --remote` would meet.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from store.errors import Conflict, Invalid, NotFound, PermissionDenied
+from store.interface import CredentialStore
+from store.local import LocalStore
+from store.models import ClientDraft, TokenDraft
+from store.operator import create_organization, issue_member_token, set_api_access
+from store.remote import RemoteStore
+from tests.server_support import in_process
+
+
+@pytest.fixture(params=["local", "remote"])
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def service(db, kind):
+    if kind == "local":
+        yield None
+        return
+    with in_process(db) as client:
+        yield client
+
+
+@pytest.fixture
+def store_for(db, kind, service):
+    """A store acting as the member with this email, the way the app would open it."""
+
+    def make(email: str) -> CredentialStore:
+        if kind == "local":
+            return LocalStore(db, email)
+        return RemoteStore("http://testserver", issue_member_token(db, email), client=service)
+
+    return make
+
+
+@pytest.fixture
+def admin_email(admin) -> str:
+    return admin.me().member.email
+
+
+@pytest.fixture
+def store(store_for, admin_email) -> CredentialStore:
+    return store_for(admin_email)
+
+
+def test_it_is_a_credential_store_that_says_where_it_lives(store, kind, db):
+    assert isinstance(store, CredentialStore)
+    assert store.description == ("remote http://testserver" if kind == "remote" else db.description)
+
+
+def test_me_is_the_acting_member_and_their_plan(store, admin):
+    me = store.me()
+    assert me == admin.me()
+    assert me.can_manage_clients and me.can_manage_tokens and me.sees_credential_controls
+
+
+def test_create_shows_the_secret_once_and_lists_only_its_last_four(store):
+    created = store.create_client(ClientDraft("Loader", "Nightly ETL", "https://App.Example.com:443, http://localhost:3000"))
+    assert created.secret.startswith("trs_cs_")
+    client = created.client
+    assert client.name == "Loader" and client.description == "Nightly ETL"
+    assert client.allowed_origins == ("https://app.example.com", "http://localhost:3000")
+    assert client.status == "active" and client.is_active and client.version == 1
+    assert client.secret_last4 == created.secret[-4:]
+    assert client.created_at.tzinfo is not None
+    listed = store.list_clients()
+    assert listed == [client]
+    assert created.secret not in repr(listed)
+    assert store.get_client(client.id) == client
+    assert store.get_client(client.client_id) == client
+
+
+def test_tokens_show_their_value_once(store):
+    created = store.create_token(TokenDraft("Portal", ["10.0.0.0/8", "::ffff:192.0.2.1"]))
+    assert created.value.startswith("trs_rat_")
+    token = created.token
+    assert token.allowed_ips == ("10.0.0.0/8", "192.0.2.1")
+    assert token.token_last4 == created.value[-4:]
+    assert store.list_tokens() == [token]
+    assert store.get_token(token.id) == token
+    assert created.value not in repr(store.list_tokens())
+
+
+def test_listings_are_sorted_by_name(store):
+    for name in ["beta", "Alpha", "gamma"]:
+        store.create_client(ClientDraft(name))
+        store.create_token(TokenDraft(name, "10.0.0.1"))
+    assert [c.name for c in store.list_clients()] == ["Alpha", "beta", "gamma"]
+    assert [t.name for t in store.list_tokens()] == ["Alpha", "beta", "gamma"]
+
+
+def test_update_needs_the_current_version_and_a_stale_one_changes_nothing(store):
+    client = store.create_client(ClientDraft("Loader")).client
+    updated = store.update_client(client.client_id, ClientDraft("Loader v2", "", ["https://a.example"]), client.version)
+    assert updated.name == "Loader v2" and updated.version == client.version + 1
+    assert updated.allowed_origins == ("https://a.example",)
+    with pytest.raises(Conflict):
+        store.update_client(client.id, ClientDraft("Lost update"), client.version)
+    assert store.get_client(client.id) == updated
+
+    token = store.create_token(TokenDraft("Portal", "10.0.0.1")).token
+    changed = store.update_token(token.id, TokenDraft("Portal", "10.0.0.2"), token.version)
+    assert changed.allowed_ips == ("10.0.0.2",) and changed.version == 2
+    with pytest.raises(Conflict):
+        store.update_token(token.id, TokenDraft("Portal", "10.0.0.3"), token.version)
+    assert store.get_token(token.id) == changed
+
+
+def test_bad_input_names_the_field_and_the_value_and_stores_nothing(store):
+    with pytest.raises(Invalid) as err:
+        store.create_client(ClientDraft("Loader", "", "https://ok.example, ftp://x"))
+    assert err.value.field == "allowed_origins"
+    assert '"ftp://x"' in str(err.value)
+    with pytest.raises(Invalid) as err:
+        store.create_client(ClientDraft("   "))
+    assert err.value.field == "name"
+    with pytest.raises(Invalid) as err:
+        store.create_token(TokenDraft("Portal", "10.0.0.1, 300.1.1.1"))
+    assert err.value.field == "allowed_ips" and '"300.1.1.1"' in str(err.value)
+    with pytest.raises(Invalid) as err:
+        store.create_token(TokenDraft("Portal\x1b[2J", "10.0.0.1"))
+    assert err.value.field == "name"
+    assert store.list_clients() == [] and store.list_tokens() == []
+
+
+def test_delete_is_immediate_and_a_second_delete_is_not_found(store):
+    client = store.create_client(ClientDraft("Loader")).client
+    token = store.create_token(TokenDraft("Portal", "10.0.0.1")).token
+    store.delete_client(client.client_id)
+    store.delete_token(token.id)
+    for call in (
+        lambda: store.get_client(client.id),
+        lambda: store.delete_client(client.id),
+        lambda: store.get_token(token.id),
+        lambda: store.delete_token(token.id),
+        lambda: store.get_token("not-a-number"),
+        lambda: store.get_client("trs_ci_nope"),
+    ):
+        with pytest.raises(NotFound):
+            call()
+
+
+def test_audit_events_record_each_change_newest_first(store, admin_email):
+    client = store.create_client(ClientDraft("Loader")).client
+    store.update_client(client.id, ClientDraft("Loader 2"), client.version)
+    store.delete_client(client.id)
+    events = store.audit_events()
+    assert [(e.action, e.credential_name, e.actor) for e in events[:3]] == [
+        ("delete", "Loader 2", admin_email),
+        ("update", "Loader 2", admin_email),
+        ("create", "Loader", admin_email),
+    ]
+    assert len(store.audit_events(limit=1)) == 1
+    with pytest.raises(Invalid) as err:
+        store.audit_events(limit=0)
+    assert err.value.field == "limit"
+
+
+@pytest.mark.parametrize(
+    ("role", "permission", "clients", "tokens"),
+    [
+        ("member", False, False, False),  # read-only: banner and tables only
+        ("member", True, False, True),  # tokens need only the permission
+        ("developer", True, True, True),
+        ("developer", False, False, False),
+    ],
+)
+def test_policy_is_the_same_whoever_enforces_it(store, store_for, role, permission, clients, tokens):
+    existing = store.create_client(ClientDraft("Existing")).client
+    existing_token = store.create_token(TokenDraft("Existing", "10.0.0.1")).token
+    store.add_member(f"{role}.{permission}@example.com", role, permission)
+    member = store_for(f"{role}.{permission}@example.com")
+
+    assert [c.name for c in member.list_clients()] == ["Existing"]
+    assert [t.name for t in member.list_tokens()] == ["Existing"]
+    me = member.me()
+    assert (me.can_manage_clients, me.can_manage_tokens) == (clients, tokens)
+
+    actions = {
+        "create client": (clients, lambda: member.create_client(ClientDraft("Mine"))),
+        "update client": (clients, lambda: member.update_client(existing.id, ClientDraft("Renamed"), existing.version)),
+        "delete client": (clients, lambda: member.delete_client(existing.id)),
+        "create token": (tokens, lambda: member.create_token(TokenDraft("Mine", "10.0.0.1"))),
+        "update token": (
+            tokens,
+            lambda: member.update_token(existing_token.id, TokenDraft("Renamed", "10.0.0.1"), existing_token.version),
+        ),
+        "delete token": (tokens, lambda: member.delete_token(existing_token.id)),
+    }
+    for name, (allowed, action) in actions.items():
+        if allowed:
+            action()
+        else:
+            with pytest.raises(PermissionDenied):
+                action()
+            assert name  # a refused change changes nothing (checked below)
+    if not clients:
+        assert store.get_client(existing.id) == existing
+    if not tokens:
+        assert store.get_token(existing_token.id) == existing_token
+
+
+def test_only_admins_add_members_and_an_address_is_taken_once(store, store_for):
+    added = store.add_member("dev@example.com", "developer", True, "Dev")
+    assert added.email == "dev@example.com" and added.role == "developer" and added.display_name == "Dev"
+    assert "dev@example.com" in [m.email for m in store.list_members()]
+    with pytest.raises(Conflict):
+        store.add_member("dev@example.com", "member", False)
+    with pytest.raises(PermissionDenied):
+        store_for("dev@example.com").add_member("other@example.com", "admin", True)
+    with pytest.raises(Invalid) as err:
+        store.add_member("not an address", "member", False)
+    assert err.value.field == "email"
+
+
+def test_another_organizations_credentials_are_not_found(store, store_for, db):
+    mine = store.create_client(ClientDraft("Mine")).client
+    my_token = store.create_token(TokenDraft("Mine", "10.0.0.1")).token
+    create_organization(db, "Rival Inc", "boss@rival.example")
+    rival = store_for("boss@rival.example")
+
+    assert rival.list_clients() == [] and rival.list_tokens() == []
+    for call in (
+        lambda: rival.get_client(mine.id),
+        lambda: rival.get_client(mine.client_id),
+        lambda: rival.update_client(mine.id, ClientDraft("Hijacked"), mine.version),
+        lambda: rival.delete_client(mine.client_id),
+        lambda: rival.get_token(my_token.id),
+        lambda: rival.delete_token(my_token.id),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    assert store.get_client(mine.id) == mine
+    assert all(e.credential_name != "Hijacked" for e in rival.audit_events())
+
+
+def test_a_plan_without_api_access_sees_nothing(store, admin):
+    set_api_access(admin, False)
+    assert not store.me().can_view
+    with pytest.raises(PermissionDenied):
+        store.list_clients()
+    with pytest.raises(PermissionDenied):
+        store.create_token(TokenDraft("Portal", "10.0.0.1"))
