@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from store.models import ApiClient, RestrictedToken
 from widgets.text import inert, masked
@@ -23,7 +24,8 @@ from widgets.text import inert, masked
 class ColumnSpec:
     key: str
     label: str
-    width: int
+    width: int  # the least it gets
+    grow: int = 0  # its share of any room left over
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,26 @@ class CredentialTable(DataTable):
             self.add_column(Text(spec.label), width=spec.width, key=spec.key)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Share the room beyond the minimum widths among the growing columns."""
+        padding = 2 * self.cell_padding
+        room = self.scrollable_content_region.width - sum(spec.width + padding for spec in self.COLUMNS)
+        shares = sum(spec.grow for spec in self.COLUMNS)
+        changed = False
+        for spec in self.COLUMNS:
+            column = self.columns.get(ColumnKey(spec.key))
+            width = spec.width + (room * spec.grow // shares if room > 0 and shares else 0)
+            if column is not None and column.width != width:
+                column.width = width
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
+
     def _theme_changed(self, _theme) -> None:
         self._palette = None
         if self._records:
@@ -162,12 +184,12 @@ class ClientTable(CredentialTable):
     """API Clients: Name, Description, Client ID, Client Secret, Allowed Origins, Status."""
 
     COLUMNS = (
-        ColumnSpec("name", "Name", 20),
-        ColumnSpec("description", "Description", 24),
+        ColumnSpec("name", "Name", 14, grow=2),
+        ColumnSpec("description", "Description", 14, grow=2),
         ColumnSpec("client_id", "Client ID", 31),
         ColumnSpec("secret", "Client Secret", 13),
-        ColumnSpec("origins", "Allowed Origins", 34),
-        ColumnSpec("status", "Status", 12),
+        ColumnSpec("origins", "Allowed Origins", 18, grow=3),
+        ColumnSpec("status", "Status", 10),
     )
 
     def cells(self, record: ApiClient) -> Sequence[object]:
@@ -186,9 +208,9 @@ class TokenTable(CredentialTable):
     """Restricted Access Tokens: Name, Token, Allowed IPs."""
 
     COLUMNS = (
-        ColumnSpec("name", "Name", 24),
+        ColumnSpec("name", "Name", 20, grow=1),
         ColumnSpec("token", "Token", 10),
-        ColumnSpec("ips", "Allowed IPs", 60),
+        ColumnSpec("ips", "Allowed IPs", 30, grow=2),
     )
 
     def cells(self, record: RestrictedToken) -> Sequence[object]:
