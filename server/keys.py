@@ -33,6 +33,7 @@ VERIFY_KEYS_TTL = 30.0  # how long an instance trusts its set of verification ke
 UNKNOWN_KID_RELOAD = 1.0  # at most one reload a second for a kid we have not seen
 # A rotated key may still sign on other instances for SIGNING_KEY_TTL, and tokens live an hour.
 KEY_RETENTION = timedelta(seconds=ACCESS_TOKEN_LIFETIME + 60)
+KEY_CHANGE_LOCK = 0x7475_6B65  # PostgreSQL advisory lock id for creating and rotating keys
 PASSPHRASE_ENV = "TURRIS_SIGNING_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a value)
 
 
@@ -82,6 +83,7 @@ def _load_private(pem: str) -> Ed25519PrivateKey:
 def ensure_signing_key(db: Database) -> str:
     """The kid of the current signing key, creating the first one on an empty store."""
     with db.write() as conn:
+        _serialize_key_changes(conn)
         kid = _current_kid(conn)
         if kid is None:
             row = _new_key_row()
@@ -95,10 +97,18 @@ def rotate_signing_key(db: Database) -> str:
     row = _new_key_row()
     now = utcnow()
     with db.write() as conn:
+        _serialize_key_changes(conn)
         conn.execute(signing_keys.update().where(signing_keys.c.rotated_at.is_(None)).values(rotated_at=now))
         conn.execute(signing_keys.delete().where(signing_keys.c.rotated_at < now - KEY_RETENTION))
         conn.execute(signing_keys.insert().values(**{**row, "created_at": now}))
     return row["kid"]
+
+
+def _serialize_key_changes(conn) -> None:
+    """Instances starting (or rotating) at once must not each create a key: on PostgreSQL take a
+    transaction-scoped lock first (SQLite's write transactions are already exclusive)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": KEY_CHANGE_LOCK})
 
 
 def _current_kid(conn) -> str | None:
