@@ -72,6 +72,7 @@ def test_instances_started_together_publish_one_jwks_and_accept_each_others_jwts
     a, b = deployment.a, deployment.b
     jwks_a = httpx.get(f"{a.url}/.well-known/jwks.json").json()
     assert jwks_a == httpx.get(f"{b.url}/.well-known/jwks.json").json()
+    assert len(jwks_a["keys"]) == 1  # both started on an empty store; one signing key was made
 
     made = deployment.admin.create_client(ClientDraft(name="Both ways"))
     for issuer, verifier in ((a, b), (b, a)):
