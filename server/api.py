@@ -334,6 +334,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == 400:  # FastAPI could not parse the body: the same answer as any invalid input
+            return _json_response(
+                422, {"error": Invalid.code, "message": "The request body is not valid JSON.", "field": "body"}
+            )
         codes = {404: "not_found", 405: "method_not_allowed"}
         messages = {
             404: f"There is no endpoint at {request.url.path}.",
