@@ -289,9 +289,10 @@ def _management_router(service: Service) -> APIRouter:
 
 
 def _existing_ref(ref: str, kind: str) -> str:
-    """Refs that look numeric but cannot be an id are simply not found (never a driver overflow)."""
+    """Refs no credential can have (huge or exotic numbers, control characters) are simply not found,
+    rather than reaching the driver, which would overflow or refuse a NUL."""
     text = ref.strip()
-    if text.isdigit() and not (text.isascii() and len(text) <= ID_DIGITS_MAX):
+    if text.isdigit() and not (text.isascii() and len(text) <= ID_DIGITS_MAX) or not text.isprintable():
         raise NotFound(f"No {kind} {shown(text)} here.")
     return ref
 
