@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from server import schemas
 from server.addresses import client_address
@@ -346,7 +347,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         }
         code = codes.get(err.status_code, "http_error")
         message = messages.get(err.status_code, str(err.detail))
-        return _json_response(err.status_code, {"error": code, "message": message}, dict(err.headers or {}))
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return _json_response(err.status_code, {"error": code, "message": message}, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes (RFC 9110 15.5.6); Starlette's own Allow names only the first route."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, BaseRoute) and getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def _openapi(app: FastAPI):
