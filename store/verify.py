@@ -26,6 +26,58 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)  # last_used_at is written at most 
 CACHE_SIZE = 10_000
 
 
+# Built once: composing a statement per request costs more than running it (bench/, issue 6).
+_CLIENT_SECRET = (
+    sa.select(
+        api_clients.c.id,
+        api_clients.c.client_id,
+        api_clients.c.name,
+        api_clients.c.secret_hash,
+        api_clients.c.status,
+        api_clients.c.last_used_at,
+        api_clients.c.organization_id,
+        organizations.c.name.label("org_name"),
+        organizations.c.api_access,
+    )
+    .join(organizations, organizations.c.id == api_clients.c.organization_id)
+    .where(api_clients.c.client_id == sa.bindparam("client_id"))
+)
+_ACTIVE_CLIENT = (
+    sa.select(
+        api_clients.c.id,
+        api_clients.c.client_id,
+        api_clients.c.name,
+        api_clients.c.allowed_origins,
+        api_clients.c.organization_id,
+        organizations.c.name.label("org_name"),
+    )
+    .join(organizations, organizations.c.id == api_clients.c.organization_id)
+    .where(api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE, organizations.c.api_access)
+)
+_CLIENT_ORIGINS = sa.select(api_clients.c.allowed_origins).where(
+    api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE
+)
+_RESTRICTED_TOKEN = (
+    sa.select(
+        restricted_tokens.c.id,
+        restricted_tokens.c.name,
+        restricted_tokens.c.token_hash,
+        restricted_tokens.c.allowed_ips,
+        restricted_tokens.c.last_used_at,
+        restricted_tokens.c.organization_id,
+        organizations.c.name.label("org_name"),
+        organizations.c.api_access,
+    )
+    .join(organizations, organizations.c.id == restricted_tokens.c.organization_id)
+    .where(restricted_tokens.c.locator == sa.bindparam("locator"))
+)
+_MEMBER_TOKEN = (
+    sa.select(members, member_tokens.c.token_hash, member_tokens.c.id.label("token_id"), member_tokens.c.last_used_at)
+    .join(member_tokens, member_tokens.c.member_id == members.c.id)
+    .where(member_tokens.c.locator == sa.bindparam("locator"))
+)
+
+
 class VerifiedCache:
     """Bounded LRU of keyed digests of bearer tokens that verified against a given hash."""
 
@@ -65,21 +117,7 @@ class Verifier:
         Costs one argon2 verification whether or not the client exists.
         """
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    api_clients.c.id,
-                    api_clients.c.client_id,
-                    api_clients.c.name,
-                    api_clients.c.secret_hash,
-                    api_clients.c.status,
-                    api_clients.c.last_used_at,
-                    api_clients.c.organization_id,
-                    organizations.c.name.label("org_name"),
-                    organizations.c.api_access,
-                )
-                .join(organizations, organizations.c.id == api_clients.c.organization_id)
-                .where(api_clients.c.client_id == client_id[:64])
-            ).one_or_none()
+            row = conn.execute(_CLIENT_SECRET, {"client_id": client_id[:64]}).one_or_none()
         if not crypto.verify_secret(row.secret_hash if row else None, secret):
             return None
         if row.status != ACTIVE or not row.api_access:
@@ -101,18 +139,7 @@ class Verifier:
     def active_client_with_origins(self, client_id: str) -> tuple[VerifiedClient, tuple[str, ...]] | None:
         """The client behind a JWT and its Allowed Origins as stored now, in one lookup (no hashing)."""
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    api_clients.c.id,
-                    api_clients.c.client_id,
-                    api_clients.c.name,
-                    api_clients.c.allowed_origins,
-                    api_clients.c.organization_id,
-                    organizations.c.name.label("org_name"),
-                )
-                .join(organizations, organizations.c.id == api_clients.c.organization_id)
-                .where(api_clients.c.client_id == client_id[:64], api_clients.c.status == ACTIVE, organizations.c.api_access)
-            ).one_or_none()
+            row = conn.execute(_ACTIVE_CLIENT, {"client_id": client_id[:64]}).one_or_none()
         if row is None:
             return None
         client = VerifiedClient(
@@ -127,11 +154,7 @@ class Verifier:
     def client_origins(self, client_id: str) -> tuple[str, ...] | None:
         """The client's Allowed Origins as stored now, or None if it is gone or not active."""
         with self.db.read() as conn:
-            origins = conn.execute(
-                sa.select(api_clients.c.allowed_origins).where(
-                    api_clients.c.client_id == client_id[:64], api_clients.c.status == ACTIVE
-                )
-            ).scalar()
+            origins = conn.execute(_CLIENT_ORIGINS, {"client_id": client_id[:64]}).scalar()
         return None if origins is None else tuple(origins)
 
     def verify_restricted_token(self, token: str) -> VerifiedToken | None:
@@ -139,20 +162,7 @@ class Verifier:
         with self.db.read() as conn:
             row = None
             if locator is not None:
-                row = conn.execute(
-                    sa.select(
-                        restricted_tokens.c.id,
-                        restricted_tokens.c.name,
-                        restricted_tokens.c.token_hash,
-                        restricted_tokens.c.allowed_ips,
-                        restricted_tokens.c.last_used_at,
-                        restricted_tokens.c.organization_id,
-                        organizations.c.name.label("org_name"),
-                        organizations.c.api_access,
-                    )
-                    .join(organizations, organizations.c.id == restricted_tokens.c.organization_id)
-                    .where(restricted_tokens.c.locator == locator)
-                ).one_or_none()
+                row = conn.execute(_RESTRICTED_TOKEN, {"locator": locator}).one_or_none()
         if not self._check_bearer(self._tokens, row.token_hash if row else None, token):
             return None
         if not row.api_access:
@@ -172,12 +182,7 @@ class Verifier:
         with self.db.read() as conn:
             row = None
             if locator is not None:
-                row = conn.execute(
-                    sa.select(members, member_tokens.c.token_hash, member_tokens.c.id.label("token_id"),
-                              member_tokens.c.last_used_at)
-                    .join(member_tokens, member_tokens.c.member_id == members.c.id)
-                    .where(member_tokens.c.locator == locator)
-                ).one_or_none()
+                row = conn.execute(_MEMBER_TOKEN, {"locator": locator}).one_or_none()
         if not self._check_bearer(self._member_tokens, row.token_hash if row else None, token):
             return None
         self._touch(member_tokens, row.token_id, row.last_used_at)
