@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from store.errors import Conflict, Unavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 5.0
+SQLITE_POOL_SIZE = 40
 PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: psycopg raises it as InternalError
 PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
 SCHEMA_HEAD = "0003"  # the newest migration; tests check it matches Alembic's head
@@ -45,6 +47,9 @@ class Database:
         self.description = describe(self.url)
         self.engine = _create_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time, and a writer that finds it busy sleeps in growing steps:
+        # many concurrent writers in one process spend most of their time asleep. They queue here instead.
+        self._write_turn = threading.RLock() if self.is_sqlite else None
         if migrate:
             self.migrate()
 
@@ -79,7 +84,7 @@ class Database:
         except OperationalError as err:
             text = str(err.orig).lower()
             if "locked" in text or "busy" in text:
-                raise Unavailable("The credential store is busy (another process holds a lock). Try again in a moment.") from err
+                raise Unavailable("The credential store is busy with other changes. Try again in a moment.") from err
             if "readonly" in text or "read-only" in text:
                 raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
             raise Unavailable("The credential store cannot be reached. Try again in a moment.") from err
@@ -100,10 +105,22 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
-        with self.guard(), self.engine.connect() as conn:
+        with self.guard(), self._writer_turn(), self.engine.connect() as conn:
             conn.execution_options(turris_immediate=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        if self._write_turn is None:
+            yield
+            return
+        if not self._write_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise Unavailable("The credential store is busy with other changes. Try again in a moment.")
+        try:
+            yield
+        finally:
+            self._write_turn.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -114,7 +131,13 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):  # URI form: no dir
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+        # A file database keeps a connection per worker thread (anyio's default is 40): under load, an
+        # undersized pool opens and closes a connection (and its PRAGMAs) for every request.
+        file_db = parsed.get_dialect().get_pool_class(parsed) is sa.pool.QueuePool  # not an in-memory one
+        pool = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 10} if file_db else {}
+        engine = sa.create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, **pool
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:
