@@ -93,7 +93,8 @@ class TokenIssuer:
         if not client_id or not secret:
             raise _refuse(401, "invalid_client", "Send the Client ID and Client Secret (HTTP Basic or in the body).",
                           challenge)
-        if len(client_id) > CLIENT_ID_MAX or len(secret) > SECRET_MAX:
+        # No real Client ID or secret holds a control character; PostgreSQL would refuse a NUL outright.
+        if len(client_id) > CLIENT_ID_MAX or len(secret) > SECRET_MAX or not (client_id + secret).isprintable():
             raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
 
         wait = self.throttle.retry_after(client_id, address)
