@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +21,50 @@ from store.verify import Verifier
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
 JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 KID_MAX = 64
+VERIFIED_JWT_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class CheckedClaims:
+    """What a JWT whose signature and claims checked out says; expiry is re-checked on every use."""
+
+    client_id: str
+    organization_id: object
+    expires: float
+
+
+class VerifiedJwts:
+    """Bounded LRU of JWTs whose signature already verified, keyed by a keyed digest (never the token).
+
+    Backends reuse one JWT for up to an hour, so steady-state requests skip the signature check;
+    the client row is still read on every request, so deletion stays effective at once.
+    """
+
+    def __init__(self, size: int = VERIFIED_JWT_CACHE_SIZE) -> None:
+        self._key = secrets.token_bytes(32)
+        self._size = size
+        self._entries: OrderedDict[str, CheckedClaims] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def digest(self, token: str) -> str:
+        return crypto.keyed_digest(self._key, token)
+
+    def get(self, digest: str) -> CheckedClaims | None:
+        with self._lock:
+            found = self._entries.get(digest)
+            if found is not None:
+                self._entries.move_to_end(digest)
+            return found
+
+    def remember(self, digest: str, claims: CheckedClaims) -> None:
+        with self._lock:
+            self._entries[digest] = claims
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
 
 
 @dataclass(frozen=True)
@@ -54,6 +102,10 @@ class BearerRefused(Exception):
         return {"error": self.error or "unauthorized", "message": self.message}
 
 
+def _now() -> float:
+    return time.time()
+
+
 def _invalid(message: str = "The access token is invalid or expired.") -> BearerRefused:
     return BearerRefused(401, "invalid_token", message)
 
@@ -63,6 +115,7 @@ class Authenticator:
         self.verifier = verifier
         self.keys = keys
         self.settings = settings
+        self.verified_jwts = VerifiedJwts()
 
     def authenticate(
         self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], endpoint: str
@@ -80,6 +133,33 @@ class Authenticator:
         return self._jwt(token, origin)
 
     def _jwt(self, token: str, origin: str | None) -> Principal:
+        digest = self.verified_jwts.digest(token)
+        checked = self.verified_jwts.get(digest)
+        if checked is None:
+            checked = self._check_jwt(token)
+            self.verified_jwts.remember(digest, checked)
+        elif _now() >= checked.expires + self.settings.jwt_leeway:
+            self.verified_jwts.forget(digest)
+            raise _invalid()
+        client_id = checked.client_id
+        found = self.verifier.active_client_with_origins(client_id)
+        if found is None:
+            raise _invalid("The API Client behind this token was deleted or is not active.")
+        client, allowed = found
+        if checked.organization_id != client.organization_id:
+            raise _invalid()
+        cors: dict[str, str] = {}
+        if origin is not None:
+            if not origin_allowed(origin, allowed):
+                raise BearerRefused(
+                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins."
+                )
+            cors = {"Access-Control-Allow-Origin": origin}
+        return Principal("api_client", client.name, client.client_id, client.organization_id,
+                         client.organization_name, cors)
+
+    def _check_jwt(self, token: str) -> CheckedClaims:
+        """The full RFC 9068 check: header, known key, signature, issuer, audience, times, claims."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -104,25 +184,12 @@ class Authenticator:
             )
         except jwt.PyJWTError:
             raise _invalid() from None
-        client_id = claims["client_id"]
-        if not isinstance(client_id, str) or claims["sub"] != client_id:
+        client_id, organization, expires = claims["client_id"], claims.get("organization"), claims["exp"]
+        if not isinstance(client_id, str) or claims["sub"] != client_id or not isinstance(organization, dict):
             raise _invalid()
-        found = self.verifier.active_client_with_origins(client_id)
-        if found is None:
-            raise _invalid("The API Client behind this token was deleted or is not active.")
-        client, allowed = found
-        organization = claims.get("organization")
-        if not isinstance(organization, dict) or organization.get("id") != client.organization_id:
+        if not isinstance(expires, int | float):
             raise _invalid()
-        cors: dict[str, str] = {}
-        if origin is not None:
-            if not origin_allowed(origin, allowed):
-                raise BearerRefused(
-                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins."
-                )
-            cors = {"Access-Control-Allow-Origin": origin}
-        return Principal("api_client", client.name, client.client_id, client.organization_id,
-                         client.organization_name, cors)
+        return CheckedClaims(client_id, organization.get("id"), float(expires))
 
     def _restricted(
         self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], endpoint: str

@@ -209,6 +209,17 @@ def test_a_bad_jwt_is_401_invalid_token(app, service, created, token, case):
     assert bad not in response.text
 
 
+def test_a_token_that_expires_while_remembered_is_refused(service, token, monkeypatch):
+    from server import resources
+
+    assert whoami(service, token).status_code == 200  # verified once, now remembered
+    later = time.time() + 3600 + 60
+    monkeypatch.setattr(resources, "_now", lambda: later)
+    response = whoami(service, token)
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
 def test_deleted_client_is_refused_on_the_very_next_request(service, admin, created, token):
     assert whoami(service, token).status_code == 200
     admin.delete_client(created.client.client_id)
