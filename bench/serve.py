@@ -23,7 +23,7 @@ def add_baselines(app: FastAPI) -> None:
         return Response(b'{"grant_type": "%s"}' % form.get("grant_type", "").encode(), media_type="application/json")
 
     @app.get(BARE_GET, include_in_schema=False)
-    def bare_get() -> Response:
+    async def bare_get() -> Response:
         return Response(b'{"ok": true}', media_type="application/json")
 
 
@@ -31,13 +31,14 @@ def main(db_url: str, port: int) -> None:
     import uvicorn
 
     from server.api import create_app
+    from server.run import uvicorn_options
     from server.settings import ServiceSettings
     from store.database import Database
 
     settings = ServiceSettings.from_env("127.0.0.1", port)
     app = create_app(Database(db_url), settings)
     add_baselines(app)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, **uvicorn_options("127.0.0.1", port))  # exactly as `turris-api serve` runs it
 
 
 if __name__ == "__main__":
