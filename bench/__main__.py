@@ -29,6 +29,7 @@ class Plan:
     connections: int
     app_counts: tuple[int, int, int]  # API Clients for the app's "0", "1k" and "10k" rows
     repeats: int
+    warm_up: bool  # a discarded first round (app) and a short load before the first measured one (service)
 
 
 FULL = Plan(
@@ -40,6 +41,7 @@ FULL = Plan(
     connections=32,
     app_counts=(0, 1_000, 10_000),
     repeats=5,
+    warm_up=True,
 )
 SMOKE = Plan(
     creates=20,
@@ -50,6 +52,7 @@ SMOKE = Plan(
     connections=4,
     app_counts=(0, 20, 200),
     repeats=1,
+    warm_up=False,
 )
 SECTIONS = ("store", "service", "app")
 
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 bearers=plan.bearer_credentials,
                 seconds=plan.load_seconds,
                 connections=plan.connections,
+                warm_up=plan.warm_up,
             )
             rows += service_rows
         if "store" in sections:
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += store_bench.run(workdir, creates=plan.creates, listed=plan.listed, repeats=plan.repeats)
         if "app" in sections:
             _say("app: process start to API page painted, against an empty Textual app")
-            rows += app_bench.run(workdir, counts=plan.app_counts, repeats=plan.repeats)
+            rows += app_bench.run(workdir, counts=plan.app_counts, repeats=plan.repeats, warm_up=plan.warm_up)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started

@@ -65,7 +65,7 @@ def _reap(proc: subprocess.Popen) -> int:
         return proc.wait()
 
 
-def run(workdir: Path, *, counts: tuple[int, ...], repeats: int) -> list[Row]:
+def run(workdir: Path, *, counts: tuple[int, ...], repeats: int, warm_up: bool = True) -> list[Row]:
     """`counts`: how many API Clients for each of SCALES."""
     sizes = dict(zip(SCALES, counts, strict=True))
     names = {k: f"App: API page painted, {n:,} API Clients" for k, n in sizes.items()}
@@ -88,8 +88,9 @@ def run(workdir: Path, *, counts: tuple[int, ...], repeats: int) -> list[Row]:
     empty_times, empty_rss = [], []
     times: dict[str, list[float]] = {n: [] for n in urls}
     rss: dict[str, list[float]] = {n: [] for n in urls}
-    # Interleaved rounds, the first one discarded (cold file cache, .pyc writing), so drift hits all alike.
-    for round_ in range(1 + repeats):
+    # Interleaved rounds, so drift hits all alike; the first one discarded (cold file cache, .pyc writing).
+    first = 0 if warm_up else 1
+    for round_ in range(first, 1 + repeats):
         ms, peak = probe(["empty"])
         if round_:
             empty_times.append(ms)

@@ -37,7 +37,9 @@ ROWS = {
 }
 
 
-def run(workdir: Path, *, clients: int, bearers: int, seconds: float, connections: int) -> tuple[list[Row], dict]:
+def run(
+    workdir: Path, *, clients: int, bearers: int, seconds: float, connections: int, warm_up: bool = True
+) -> tuple[list[Row], dict]:
     tools = {"load_generator": load.generator_name(), "connections": connections, "seconds_per_run": seconds}
     try:
         import server.api  # noqa: F401
@@ -55,7 +57,8 @@ def run(workdir: Path, *, clients: int, bearers: int, seconds: float, connection
         for value in token_values:  # first verification (argon2) happens here; the runs measure steady state
             _expect_ok(httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {value}"}))
         runner = _Runner(base, connections, seconds)
-        runner.warm_up()
+        if warm_up:
+            runner.warm_up()
 
         token_requests = [{"headers": {"Authorization": f"Basic {b}", **FORM}, "body": GRANT} for b in basics]
         bare_form = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])

@@ -1,0 +1,103 @@
+"""`make bench-smoke`: every benchmark runs at toy sizes and reports in the agreed shape.
+
+Only the shape is checked, never a speed: speed targets live in the benchmark's own table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MEASUREMENTS = {
+    "service_token": "req/s",
+    "service_token_p50": "ms",
+    "service_token_p99": "ms",
+    "service_whoami_jwt": "req/s",
+    "service_whoami_jwt_p99": "ms",
+    "service_whoami_rat": "req/s",
+    "service_whoami_rat_p99": "ms",
+    "store_create_sqlite": "ms",
+    "store_list_sqlite": "ms",
+    "store_create_postgresql": "ms",
+    "store_list_postgresql": "ms",
+    "app_paint_empty": "ms",
+    "app_paint_0": "ms",
+    "app_paint_1k": "ms",
+    "app_paint_10k": "ms",
+    "app_rss_0": "MiB",
+    "app_rss_1k": "MiB",
+    "app_rss_10k": "MiB",
+}
+TARGETED = {
+    "service_token": ("value", ">=", 513),
+    "service_whoami_jwt": ("ratio", ">=", 0.6),
+    "service_whoami_rat": ("ratio", ">=", 0.6),
+    "store_list_sqlite": ("value", "<=", 100),
+    "app_paint_1k": ("ratio", "<=", 2),
+    "app_paint_10k": ("ratio", "<=", 4),
+}
+POSTGRES = {"store_create_postgresql", "store_list_postgresql"}
+
+
+def test_smoke_run_reports_every_measurement(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["mode"] == "smoke"
+    assert data["machine"]["cores"] >= 1 and data["machine"]["python"]
+    rows = {row["key"]: row for row in data["results"]}
+    assert set(rows) == set(MEASUREMENTS)
+
+    no_postgres = not os.environ.get("TURRIS_TEST_DATABASE_URL")
+    for key, unit in MEASUREMENTS.items():
+        row = rows[key]
+        assert row["unit"] == unit, key
+        if key in POSTGRES and no_postgres and row["status"] == "skipped":
+            assert row["note"] == "skipped: no PostgreSQL"
+            continue
+        assert row["status"] in ("pass", "fail", "info"), (key, row["note"])
+        assert isinstance(row["value"], float) and math.isfinite(row["value"]) and row["value"] > 0, key
+        if key != "app_paint_empty":
+            assert row["baseline"] > 0 and row["baseline_name"], key
+            assert math.isclose(row["ratio"], row["value"] / row["baseline"]), key
+        if key in TARGETED:
+            on, op, bound = TARGETED[key]
+            assert (row["target"]["on"], row["target"]["op"], row["target"]["bound"]) == (on, op, bound), key
+            subject = row["value"] if on == "value" else row["ratio"]
+            met = subject >= bound if op == ">=" else subject <= bound
+            assert row["status"] == ("pass" if met else "fail"), key
+        else:
+            assert row["target"] is None and row["status"] == "info", key
+
+    # The printed table: one header, then one line per measurement with its name, value and result.
+    lines = completed.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("measurement"))
+    for word in ("value", "baseline", "ratio", "target", "result"):
+        assert word in lines[header]
+    table = lines[header + 2 : header + 2 + len(MEASUREMENTS)]
+    for row, line in zip(data["results"], table, strict=True):
+        assert line.startswith(row["name"])
+        assert line.rstrip().endswith(shown_result(row)), line
+
+    chart = tmp_path / "ratios.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def shown_result(row: dict) -> str:
+    if row["status"] == "skipped":
+        return row["note"]
+    return row["status"].upper() if row["status"] in ("pass", "fail") else row["status"]
