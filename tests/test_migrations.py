@@ -85,7 +85,7 @@ def test_store_and_server_never_import_the_ui():
     import subprocess
     import sys
 
-    code = "import sys, store, store.local, store.verify, store.operator; " \
+    code = "import sys, store, store.local, store.verify, store.operator, store.remote, server.api, server.run; " \
            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'screens', 'widgets')]; " \
            "print(bad); sys.exit(1 if bad else 0)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
