@@ -173,21 +173,29 @@ def draw_chart(path: Path, rows: list[Row], *, title: str) -> None:
     labels = [r.name for r in shown]
     ratios = [r.ratio for r in shown]
     colors = [{PASS: "#2e7d32", FAIL: "#c62828"}.get(r.status, "#757575") for r in shown]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shown) + 1.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(11, 0.42 * len(shown) + 1.8), dpi=100)
     y = list(range(len(shown)))[::-1]
-    ax.barh(y, ratios, color=colors, height=0.6)
+    ax.set_xscale("log")  # ratios run from a tenth to tens: a log axis keeps 0.5x and 2x equally far from 1x
+    ax.barh(y, ratios, color=colors, height=0.6, left=0.01)
     for yi, row in zip(y, shown, strict=True):
-        ax.text(row.ratio, yi, f" {row.ratio:.2f}x", va="center", fontsize=8)
+        label = f" {row.ratio:.2f}x"
+        if row.target is not None and row.target.on == "value":
+            label += f"  ({number(row.value, row.unit)}; target {row.target.describe(row.unit)})"
         if row.target is not None and row.target.on == "ratio":
-            ax.plot([row.target.bound] * 2, [yi - 0.4, yi + 0.4], color="black", linewidth=2)
+            ax.plot([row.target.bound] * 2, [yi - 0.42, yi + 0.42], color="black", linewidth=2)
+            label += f"  (target {row.target.describe(row.unit)})"
+        right = max(row.ratio, row.target.bound if row.target and row.target.on == "ratio" else 0)
+        ax.text(right * 1.05, yi, label, va="center", fontsize=8)
     ax.axvline(1.0, color="#9e9e9e", linestyle=":", linewidth=1)
     ax.set_yticks(y, labels, fontsize=8)
+    ticks = [0.1, 0.25, 0.5, 1, 2, 4, 10, 25, 50]
+    ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.set_xlim(0.05, max([*ratios, 4]) * 12)
     ax.set_xlabel("measurement / its baseline, same run (| = ratio target)", fontsize=9)
     ax.set_title(title, fontsize=9)
     handles = [Patch(color=c, label=t) for c, t in (("#2e7d32", "target met"), ("#c62828", "target missed"),
                                                       ("#757575", "no target"))]
     ax.legend(handles=handles, fontsize=7, loc="lower right")
-    ax.set_xlim(0, max([*ratios, *(r.target.bound for r in shown if r.target and r.target.on == "ratio"), 1]) * 1.18)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp)
