@@ -16,19 +16,27 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from textual.widgets import Button, Input
 
 import store.database
+from screens.modals import ClientCreatedModal
+from screens.settings import SettingsModal
+from server.api import create_app
 from store.database import Database
 from store.errors import Unavailable
 from store.local import LocalStore
 from store.models import ClientDraft, TokenDraft
 from store.operator import bootstrap, issue_member_token
+from store.remote import RemoteStore
 from store.schema import api_clients, audit_events
 from store.verify import Verifier
-from tests.server_support import in_process
+from tests.server_support import in_process, live_server
+from tests.support.faulty_http import BAD_GATEWAY, DOWN, ERROR_500, GARBAGE, PASS, SLOW, WRONG_SHAPE, faulty_front
 from tests.support.pg import set_read_only, throwaway_database, upstream_of, via_port
 from tests.support.service import services
 from tests.support.tcp_proxy import tcp_proxy
+from tests.test_app_common import ADMIN, api_page_of, make_app, make_database, screen_text, type_text
+from widgets.tables import ClientTable
 
 DRIVER_TEXT = ("database is locked", "sqlite3", "psycopg", "server closed", "Traceback", "OperationalError", "SELECT", "INSERT")
 
@@ -422,4 +430,165 @@ def test_service_on_an_sqlite_file_locked_by_the_app_answers_503_and_never_fails
     assert http.post("/oauth/token", data=grant, auth=(made.client.client_id, made.secret)).status_code == 200
     assert http.post("/oauth/token", data=grant, auth=(made.client.client_id, "trs_cs_guess")).status_code == 401
     http.close()
+    db.dispose()
+
+
+# --- The app against a remote store in trouble ------------------------------------------------
+
+APP_SIZE = (160, 40)
+REMOTE_TIMEOUT_S = 1.0  # the app's patience under test; short so "slow" is quick to show
+
+
+@pytest.fixture
+def remote_service(sqlite_url):
+    """The real service under uvicorn, behind a front whose behaviour the test switches."""
+    db = make_database(sqlite_url)
+    member = issue_member_token(db, ADMIN)
+    with live_server(lambda url: create_app(db)) as url, faulty_front(url, echo_secret=member) as front:
+        yield db, member, front
+    db.dispose()
+
+
+async def wait_for(pilot, predicate, what: str, seconds: float = 60.0) -> None:
+    """Poll without awaiting workers (one may be failing on purpose); bounded in time, generous under load."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    app = pilot.app
+    raise AssertionError(f"timed out waiting for {what}: status {app.status!r}, screen {app.screen!r}, "
+                         f"notifications {[n.message for n in app._notifications]}, workers {list(app.workers)}")
+
+
+async def open_api_page(pilot):
+    app = pilot.app
+    await wait_for(pilot, lambda: (p := api_page_of(app)) is not None and p.loaded and isinstance(app.screen, SettingsModal),
+                   "the API page")
+    await pilot.pause()
+    return api_page_of(app)
+
+
+def shown_to_user(app) -> str:
+    """The screen plus every notification raised, as the user saw them."""
+    return screen_text(app) + "\n".join(n.message for n in app._notifications)
+
+
+def assert_nothing_secret(app, member_token: str) -> None:
+    seen = shown_to_user(app)
+    assert member_token not in seen
+    assert member_token[-12:] not in seen
+    assert "Traceback" not in seen
+
+
+async def test_app_starting_against_an_unreachable_service_says_so_and_connects_on_retry(remote_service, tmp_path):
+    db, member, front = remote_service
+    front.set(DOWN)
+    store = RemoteStore(front.url, member, timeout=REMOTE_TIMEOUT_S)
+    app = make_app(store)
+    async with app.run_test(size=APP_SIZE) as pilot:
+        await wait_for(pilot, lambda: "not connected" in app.status, "the failed connection")
+        seen = shown_to_user(app)
+        assert "Could not reach the credential store. Press r to try again." in seen
+        assert f"{front.url} cannot be reached" in seen
+        assert_nothing_secret(app, member)
+        # Nothing falls back to a local store: no store file appeared, the app still talks to the URL.
+        assert app.store is store
+        assert not (tmp_path / "xdg-data" / "turris-api").exists()
+
+        front.set(PASS)
+        await pilot.press("r")
+        page = await open_api_page(pilot)  # the deep link goes through once connected
+        assert page.query_one(ClientTable).row_count == 0
+        assert f"remote {front.url}" in app.status
+    store.close()
+
+
+FAILURES = [  # how the service fails, and what the user is told
+    (DOWN, "cannot be reached"),
+    (SLOW, f"did not answer within {REMOTE_TIMEOUT_S:g} s"),
+    (ERROR_500, "failed (HTTP 500)"),
+    (BAD_GATEWAY, "failed (HTTP 502)"),
+    (GARBAGE, "not the credential service's JSON"),
+    (WRONG_SHAPE, "sent an answer this version does not understand"),
+]
+
+
+async def test_saves_that_meet_a_failing_service_keep_the_form_and_the_retry_saves_once(remote_service):
+    db, member, front = remote_service
+    store = RemoteStore(front.url, member, timeout=REMOTE_TIMEOUT_S)
+    app = make_app(store)
+    async with app.run_test(size=APP_SIZE) as pilot:
+        page = await open_api_page(pilot)
+        # When the first listing is slow, Settings' initial focus can land on its Close button, where
+        # "a" means nothing (reported to the app's owner); start from the page as a user would.
+        page.query_one("#api-body").focus()
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_for(pilot, lambda: page.form is not None and bool(app.screen.query("#name")), "the form")
+        await type_text(pilot, "#name", "Resilient loader")
+        await type_text(pilot, "#allowed_origins", "https://app.example.com")
+        form = page.form
+
+        for mode, message in FAILURES:
+            front.set(mode)
+            app.clear_notifications()
+            await pilot.click("#submit")
+            await pilot.pause()
+            if mode == SLOW:
+                # While the call hangs the form shows progress and the app keeps answering keys.
+                assert form.busy
+                before = app.focused
+                await pilot.press("shift+tab")
+                assert app.focused is not before
+            await wait_for(pilot, lambda: not form.busy and any(True for _ in app._notifications), "the failed save")
+            await pilot.pause()
+
+            seen = shown_to_user(app)
+            assert message in seen, (mode, seen[-2000:])
+            assert page.form is form and form.display, mode  # still open, as typed, its Add button ready
+            assert not app.screen.query_one("#submit", Button).disabled
+            assert app.screen.query_one("#name", Input).value == "Resilient loader"
+            assert app.screen.query_one("#allowed_origins", Input).value == "https://app.example.com"
+            assert_nothing_secret(app, member)
+            assert app.store is store
+            assert LocalStore(db, ADMIN).list_clients() == []
+
+        front.set(PASS)  # the retry action: the same button, the same input
+        await pilot.click("#submit")
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        [created] = LocalStore(db, ADMIN).list_clients()
+        assert (created.name, created.allowed_origins) == ("Resilient loader", ("https://app.example.com",))
+    assert {mode for mode, _, _ in front.requests} >= {mode for mode, _ in FAILURES}  # each fault was met
+    store.close()
+
+
+async def test_app_on_an_sqlite_file_locked_by_another_process_says_try_again_and_keeps_the_form(
+    sqlite_url, short_busy_timeout, lock_holder
+):
+    db = make_database(sqlite_url)
+    app = make_app(LocalStore(db, ADMIN))
+    async with app.run_test(size=APP_SIZE) as pilot:
+        page = await open_api_page(pilot)
+        page.query_one("#api-body").focus()
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_for(pilot, lambda: page.form is not None and bool(app.screen.query("#name")), "the form")
+        await type_text(pilot, "#name", "Written later")
+        form = page.form
+
+        holder = lock_holder()  # the service (or a second app) is mid-write on the same file
+        await pilot.click("#submit")
+        await pilot.pause()
+        await wait_for(pilot, lambda: not form.busy and any(True for _ in app._notifications), "the refused save")
+        seen = shown_to_user(app)
+        assert "Try again in a moment" in seen
+        assert "database is locked" not in seen
+        assert app.screen.query_one("#name", Input).value == "Written later"
+
+        holder.kill()
+        holder.wait(timeout=10)
+        await pilot.click("#submit")
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+    assert [c.name for c in LocalStore(db, ADMIN).list_clients()] == ["Written later"]
     db.dispose()
