@@ -275,3 +275,43 @@ def test_hostile_management_requests_get_4xx_and_change_nothing(service, admin):
     assert [c.name for c in admin.list_clients()] == ["Existing"]
     assert admin.get_client(existing.id).version == existing.version
     assert len(admin.audit_events()) == 1
+
+
+# --- rendered inert in the app -------------------------------------------------------------------
+
+MARKUP_NAMES = [
+    "[bold red]ALERT[/] pay now",
+    "[@click=app.quit]Click me[/]",
+    "[link=https://evil.example]docs[/link]",
+    "Robert'); DROP TABLE api_clients;--",
+]
+
+
+async def test_names_that_look_like_markup_show_literally_in_the_app_and_the_created_modal(sqlite_url):
+    from screens.modals import ClientCreatedModal
+    from tests.test_app_common import ADMIN, make_app, make_database, open_api, screen_text, settle, type_text
+
+    db = make_database(sqlite_url)
+    store = LocalStore(db, ADMIN)
+    for name in MARKUP_NAMES[1:]:
+        store.create_client(ClientDraft(name=name, description=name))
+    app = make_app(store)
+    async with app.run_test(size=(200, 50)) as pilot:
+        page = await open_api(pilot)
+        shown = screen_text(app)
+        for name in MARKUP_NAMES[1:]:
+            assert name[:24] in shown, name  # literally, brackets and all (the column may cut the end)
+        page.query_one("#api-body").focus()
+        await pilot.press("a")
+        await settle(pilot)
+        await type_text(pilot, "#name", MARKUP_NAMES[0])
+        await pilot.click("#submit")
+        for _ in range(100):
+            if isinstance(app.screen, ClientCreatedModal):
+                break
+            await settle(pilot)
+        assert isinstance(app.screen, ClientCreatedModal)
+        assert MARKUP_NAMES[0] in screen_text(app)
+        assert app.is_running  # the [@click=app.quit] name did not become an action
+    assert sorted(c.name for c in store.list_clients()) == sorted(MARKUP_NAMES)
+    db.dispose()
