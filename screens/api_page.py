@@ -103,7 +103,7 @@ class ApiPage(Vertical):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="api-body"):
             with Vertical(id="api-banner"):
-                yield Label(f"ⓘ {BANNER_TITLE}", classes="banner-title")
+                yield Label(BANNER_TITLE, classes="banner-title")
                 yield Static(BANNER_TEXT, classes="banner-text", markup=False)
             with Horizontal(id="api-toolbar"):
                 yield Button("View Docs", id="view-docs")
@@ -356,6 +356,6 @@ class ApiPage(Vertical):
         form = self.form
         if form is not None and event.worker.name in ("save", "delete"):
             form.busy = False
-            if isinstance(err, Invalid):
-                form.show_error(err.field, str(err))
+            if isinstance(err, Invalid) and form.show_error(err.field, str(err)):
+                return  # shown at the field; a toast would only cover the form
         self.app.report_error(err)

@@ -112,10 +112,11 @@ class CredentialForm(Vertical):
                 button.tooltip = self.reason
 
     def focus_first(self) -> None:
+        # Without scrolling, so the first field's label stays in view on small terminals.
         if self.editable:
-            self.query_one(Input).focus()
+            self.query_one(Input).focus(scroll_visible=False)
         else:
-            self.query_one("#cancel", Button).focus()
+            self.query_one("#cancel", Button).focus(scroll_visible=False)
 
     def value(self, field: str) -> str:
         return self.query_one(f"#{field}", Input).value

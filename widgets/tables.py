@@ -1,7 +1,8 @@
 """The API Clients and Restricted Access Tokens tables.
 
-Columns have explicit widths so painting thousands of rows never measures a cell: the table
-only needs to know how many rows there are to size itself, and renders just what is visible.
+Built for thousands of rows: columns have explicit widths, so no cell is ever measured; rows
+are added in one pass; and a cell is a small lazy object that becomes rich Text only when it
+is painted, so only what is on screen costs anything.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, Row, RowKey
 
 from store.models import ApiClient, RestrictedToken
 from widgets.text import inert, masked
@@ -67,6 +68,20 @@ def status_badge(status: str, palette: Palette) -> Text:
     """Green `active`, red anything else."""
     colour = palette.success if status == "active" else palette.error
     return inert(f"● {status}", f"bold {colour}")
+
+
+class LazyCell:
+    """A cell rendered on demand from its record."""
+
+    __slots__ = ("column", "record", "table")
+
+    def __init__(self, table: CredentialTable, record: object, column: str) -> None:
+        self.table = table
+        self.record = record
+        self.column = column
+
+    def __rich__(self) -> Text:
+        return self.table.cell_text(self.record, self.column)
 
 
 class CredentialTable(DataTable):
@@ -123,14 +138,17 @@ class CredentialTable(DataTable):
                 column.width = width
                 changed = True
         if changed:
-            self._require_update_dimensions = True
-            self._clear_caches()
-            self.refresh()
+            self._repaint_cells()
 
     def _theme_changed(self, _theme) -> None:
         self._palette = None
-        if self._records:
-            self.show(self._records)
+        self._repaint_cells()
+
+    def _repaint_cells(self) -> None:
+        self._require_update_dimensions = True
+        self._update_count += 1
+        self._clear_caches()
+        self.refresh()
 
     @property
     def palette(self) -> Palette:
@@ -143,13 +161,25 @@ class CredentialTable(DataTable):
         cursor = self.cursor_coordinate
         self._records = list(records)
         self.clear()
-        self._add_rows_fast((str(r.id), self.cells(r)) for r in records)
+        self._add_rows_fast(self._records)
         if self.row_count:
             self.cursor_coordinate = self.validate_cursor_coordinate(cursor)
 
-    def _add_rows_fast(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
+    def _add_rows_fast(self, records: Iterable) -> None:
+        """What add_row does, once for all rows rather than once per row (no per-row cursor update)."""
+        keys = [column.key for column in self.ordered_columns]
+        for record in records:
+            row_key = RowKey(str(record.id))
+            self._row_locations[row_key] = len(self.rows)
+            self._data[row_key] = {key: LazyCell(self, record, key.value) for key in keys}
+            self.rows[row_key] = Row(row_key, 1)
+            self._new_rows.add(row_key)
+        self._require_update_dimensions = True
+        self._update_count += 1
+        self.cursor_coordinate = self.cursor_coordinate
+        if self.row_count and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()
+        self.check_idle()
 
     def _update_dimensions(self, new_rows) -> None:
         # Every column has a fixed width and every row one line: skip measuring each new cell.
@@ -160,17 +190,17 @@ class CredentialTable(DataTable):
             return
         super()._update_dimensions(new_rows)
 
-    def cells(self, record) -> Sequence[object]:
+    def cell_text(self, record, column: str) -> Text:
         raise NotImplementedError
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
         column = self.ordered_columns[event.coordinate.column].key.value
+        record = self._records[event.coordinate.row]
         if column == "client_id":
-            record = self._records[event.coordinate.row]
             self.post_message(self.CopyRequested(self, "Client ID", record.client_id))
         else:
-            self.post_message(self.RowChosen(self, int(event.cell_key.row_key.value)))
+            self.post_message(self.RowChosen(self, record.id))
 
     def record(self, record_id: int):
         return next((r for r in self._records if r.id == record_id), None)
@@ -184,24 +214,27 @@ class ClientTable(CredentialTable):
     """API Clients: Name, Description, Client ID, Client Secret, Allowed Origins, Status."""
 
     COLUMNS = (
-        ColumnSpec("name", "Name", 14, grow=2),
-        ColumnSpec("description", "Description", 14, grow=2),
+        ColumnSpec("name", "Name", 12, grow=2),
+        ColumnSpec("description", "Description", 12, grow=2),
         ColumnSpec("client_id", "Client ID", 31),
         ColumnSpec("secret", "Client Secret", 13),
-        ColumnSpec("origins", "Allowed Origins", 18, grow=3),
+        ColumnSpec("origins", "Allowed Origins", 15, grow=3),
         ColumnSpec("status", "Status", 10),
     )
 
-    def cells(self, record: ApiClient) -> Sequence[object]:
+    def cell_text(self, record: ApiClient, column: str) -> Text:
         p = self.palette
-        return (
-            inert(record.name, "bold"),
-            inert(record.description or "—", "" if record.description else p.muted),
-            inert(record.client_id),
-            masked(record.secret_last4),
-            pills(record.allowed_origins, p, inert("any origin", p.warning)),
-            status_badge(record.status, p),
-        )
+        if column == "name":
+            return inert(record.name, "bold")
+        if column == "description":
+            return inert(record.description, "") if record.description else inert("—", p.muted)
+        if column == "client_id":
+            return inert(record.client_id)
+        if column == "secret":
+            return masked(record.secret_last4)
+        if column == "origins":
+            return pills(record.allowed_origins, p, inert("any origin", p.warning))
+        return status_badge(record.status, p)
 
 
 class TokenTable(CredentialTable):
@@ -213,10 +246,10 @@ class TokenTable(CredentialTable):
         ColumnSpec("ips", "Allowed IPs", 30, grow=2),
     )
 
-    def cells(self, record: RestrictedToken) -> Sequence[object]:
+    def cell_text(self, record: RestrictedToken, column: str) -> Text:
         p = self.palette
-        return (
-            inert(record.name, "bold"),
-            masked(record.token_last4),
-            pills(record.allowed_ips, p, inert("—", p.muted)),
-        )
+        if column == "name":
+            return inert(record.name, "bold")
+        if column == "token":
+            return masked(record.token_last4)
+        return pills(record.allowed_ips, p, inert("—", p.muted))

@@ -12,7 +12,7 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 def printable(value: str) -> str:
     """`value` with control and bidi characters written out as escapes (\\x1b stays visible, inert)."""
-    if all(ch.isprintable() and ch not in _BIDI for ch in value):
+    if value.isprintable():  # fast path; bidi controls are format characters, so not printable
         return value
     return "".join(
         ch if ch == " " or (ch.isprintable() and ch not in _BIDI and unicodedata.category(ch) != "Cf")

@@ -1,0 +1,213 @@
+"""One visual state per test (pytest-textual-snapshot). Review snapshot_report.html before --snapshot-update."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from textual.widgets import Input
+
+from store import crypto
+from store.models import ClientDraft, TokenDraft
+from store.operator import set_client_status
+from tests.test_app_common import (
+    ADMIN,
+    MANAGER,
+    READER,
+    make_app,
+    make_database,
+    open_api,
+    settle,
+    store_as,
+    type_text,
+    until,
+)
+from widgets.tables import ClientTable, TokenTable
+
+WIDE = (130, 36)
+
+
+@pytest.fixture(autouse=True)
+def fixed_credentials(monkeypatch):
+    """Same ids and secrets on every run, so the pictures only change when the app does."""
+    ids = itertools.count(1)
+    secrets = itertools.count(1)
+    locators = itertools.count(1)
+    monkeypatch.setattr(crypto, "new_client_id", lambda: f"trs_ci_{next(ids):024x}")
+    monkeypatch.setattr(crypto, "new_client_secret", lambda: f"trs_cs_{'S' * 36}{next(secrets):04d}3f9a")
+    monkeypatch.setattr(crypto, "new_locator", lambda: f"{next(locators):016x}")
+    monkeypatch.setattr(crypto, "new_locator_token", lambda prefix, locator: f"{prefix}{locator}_{'T' * 39}7c1e")
+
+
+@pytest.fixture
+def db(sqlite_url):
+    database = make_database(sqlite_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def populated(db):
+    admin = store_as(db, ADMIN)
+    admin.create_client(ClientDraft("Policy admin sync", "Nightly policy export", "https://app.acme.test"))
+    admin.create_client(ClientDraft("Data warehouse loader", "", ""))
+    admin.create_client(ClientDraft("Partner bridge", "Two origins", "https://a.acme.test, https://b.acme.test:8443"))
+    bridge = next(c for c in admin.list_clients() if c.name == "Partner bridge")
+    set_client_status(admin, bridge.id, "disabled")
+    admin.create_token(TokenDraft("Partner portal", "203.0.113.10, 198.51.100.0/24"))
+    admin.create_token(TokenDraft("Kiosk", "192.0.2.7"))
+    return db
+
+
+async def steady(pilot) -> None:
+    """Let everything finish and stop the input cursor blinking, so the picture is the same every run."""
+    await settle(pilot)
+    await pilot.pause(0.3)  # a pressed button stays lit for 0.2 s (Button.ACTIVE_EFFECT_DURATION)
+    for screen in pilot.app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+    await pilot.pause()
+
+
+async def api_ready(pilot) -> None:
+    await open_api(pilot)
+    await steady(pilot)
+
+
+def open_row(table_type, row: int = 0):
+    async def run(pilot) -> None:
+        page = await open_api(pilot)
+        table = page.query_one(table_type)
+        table.focus()
+        table.move_cursor(row=row, column=0)
+        await pilot.press("enter")
+        await steady(pilot)
+
+    return run
+
+
+def test_empty_organization(db, snap_compare):
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=api_ready, terminal_size=WIDE)
+
+
+def test_admin_with_both_tables(populated, snap_compare):
+    assert snap_compare(make_app(store_as(populated, ADMIN)), run_before=api_ready, terminal_size=WIDE)
+
+
+def test_read_only_member(populated, snap_compare):
+    assert snap_compare(make_app(store_as(populated, READER)), run_before=api_ready, terminal_size=WIDE)
+
+
+def test_member_without_role_views_api_client_disabled(populated, snap_compare):
+    assert snap_compare(make_app(store_as(populated, MANAGER)), run_before=open_row(ClientTable), terminal_size=WIDE)
+
+
+def test_add_api_client_slide_over(db, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await pilot.press("a")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_add_restricted_token_slide_over(db, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await pilot.press("t")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_edit_api_client_slide_over(populated, snap_compare):
+    assert snap_compare(make_app(store_as(populated, ADMIN)), run_before=open_row(ClientTable, 2), terminal_size=WIDE)
+
+
+def test_edit_restricted_token_slide_over(populated, snap_compare):
+    assert snap_compare(make_app(store_as(populated, ADMIN)), run_before=open_row(TokenTable, 1), terminal_size=WIDE)
+
+
+def test_add_new_dropdown(db, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await pilot.click("#add-new")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_api_client_created_modal(db, snap_compare):
+    async def run(pilot) -> None:
+        from screens.modals import ClientCreatedModal
+
+        await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Policy admin sync")
+        await type_text(pilot, "#allowed_origins", "https://app.acme.test")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ClientCreatedModal), "the created modal")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_token_created_modal(db, snap_compare):
+    async def run(pilot) -> None:
+        from screens.modals import TokenCreatedModal
+
+        await open_api(pilot)
+        await pilot.press("t")
+        await type_text(pilot, "#name", "Partner portal")
+        await type_text(pilot, "#allowed_ips", "203.0.113.10")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TokenCreatedModal), "the created modal")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_delete_confirmation(populated, snap_compare):
+    async def run(pilot) -> None:
+        await open_row(ClientTable, 0)(pilot)
+        delete = pilot.app.screen.query_one("#delete")
+        delete.active_effect_duration = 0  # the lit-up press can be caught or not under the modal: keep it still
+        delete.focus()
+        await pilot.press("enter")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(populated, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_validation_error(db, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await pilot.press("t")
+        await type_text(pilot, "#name", "Kiosk")
+        await type_text(pilot, "#allowed_ips", "10.0.0.1/8")
+        await pilot.press("enter")
+        await until(pilot, lambda: pilot.app.screen.query_one("#allowed_ips-error").has_class("-shown"), "the error")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_admin_at_80x24(populated, snap_compare):
+    assert snap_compare(make_app(store_as(populated, ADMIN)), run_before=api_ready, terminal_size=(80, 24))
+
+
+def test_add_api_client_at_80x24(db, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await pilot.press("a")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=(80, 24))
+
+
+def test_shell(db, snap_compare):
+    async def run(pilot) -> None:
+        await until(pilot, lambda: pilot.app.me is not None, "who we are")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN), open_link=None), run_before=run, terminal_size=(100, 30))
