@@ -54,7 +54,9 @@ async def test_create_client_over_the_service_then_created_modal_then_table(db, 
         assert f"remote {service_url}" in screen_text(app)
         assert "Add New" in screen_text(app)  # what the read-only member below must not see
 
-        await pilot.press("a")
+        await pilot.click("#add-new")  # Add New -> API Client, as a person would
+        await pilot.pause()
+        await pilot.press("enter")
         await until(
             pilot,
             lambda: isinstance(page.form, ClientForm) and page.slide_over.visible,
@@ -86,7 +88,9 @@ async def test_create_token_over_the_service(db, service_url):
     app = make_app(store)
     async with app.run_test(size=SIZE) as pilot:
         page = await open_api(pilot)
-        await pilot.press("t")
+        await pilot.click("#add-new")  # Add New -> Restricted Access Token
+        await pilot.pause()
+        await pilot.press("down", "enter")
         await until(
             pilot,
             lambda: isinstance(page.form, TokenForm) and page.slide_over.visible,
