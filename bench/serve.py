@@ -1,12 +1,14 @@
 """Child process for the service benchmark: the real service plus two bare baseline routes.
 
-`python -m bench.serve DB_URL PORT` builds the app with the service's own factory, adds
+`python -m bench.serve DB_URL PORT [WORKERS]` builds the app with the service's own factory, adds
 `POST /bench/bare-form` and `GET /bench/bare-get` (here only, never in the product), and serves
-it on 127.0.0.1 the way `turris-api serve` does: same framework, server and worker count.
+it on 127.0.0.1 the way `server.run.serve` does: same framework, server options and worker count.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from urllib.parse import parse_qsl
 
@@ -14,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 
 BARE_FORM = "/bench/bare-form"
 BARE_GET = "/bench/bare-get"
+CONFIG_ENV = "BENCH_SERVE_CONFIG"  # how several uvicorn workers learn the database and port
 
 
 def add_baselines(app: FastAPI) -> None:
@@ -27,19 +30,34 @@ def add_baselines(app: FastAPI) -> None:
         return Response(b'{"ok": true}', media_type="application/json")
 
 
-def main(db_url: str, port: int) -> None:
-    import uvicorn
-
+def build_app(db_url: str, port: int) -> FastAPI:
     from server.api import create_app
-    from server.run import uvicorn_options
     from server.settings import ServiceSettings
     from store.database import Database
 
-    settings = ServiceSettings.from_env("127.0.0.1", port)
-    app = create_app(Database(db_url), settings)
+    app = create_app(Database(db_url), ServiceSettings.from_env("127.0.0.1", port))
     add_baselines(app)
-    uvicorn.run(app, **uvicorn_options("127.0.0.1", port))  # exactly as `turris-api serve` runs it
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory each worker process calls, as server.run.app_from_environment does for the product."""
+    config = json.loads(os.environ[CONFIG_ENV])
+    return build_app(config["db_url"], config["port"])
+
+
+def main(db_url: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from server.run import uvicorn_options
+
+    options = uvicorn_options("127.0.0.1", port)  # exactly as `turris-api serve` runs it
+    if workers == 1:
+        uvicorn.run(build_app(db_url, port), **options)
+        return
+    os.environ[CONFIG_ENV] = json.dumps({"db_url": db_url, "port": port})
+    uvicorn.run("bench.serve:app_from_environment", factory=True, workers=workers, **options)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)

@@ -17,8 +17,10 @@ import httpx
 from bench import load, seed
 from bench.report import Row, Target, skipped
 from bench.serve import BARE_FORM, BARE_GET
+from store.database import Database
 from store.local import LocalStore
 from store.models import ClientDraft, TokenDraft
+from store.schema import api_clients
 
 TOKEN_TARGET_RPS = 513.0  # Ory Hydra's published client-credentials figure on 2 cores
 PROTECTED_TARGET_RATIO = 0.6
@@ -34,7 +36,9 @@ ROWS = {
     "whoami_jwt_p99": "GET /v1/whoami, JWT: p99 latency",
     "whoami_rat": "GET /v1/whoami, Restricted Access Token, allowed IP",
     "whoami_rat_p99": "GET /v1/whoami, restricted token: p99 latency",
+    "token_workers": "Token endpoint, {workers} workers (one per core)",
 }
+WORKERS = max(2, os.cpu_count() or 1)  # the extra run: uvicorn processes, as a 2-core deployment would use
 
 
 def run(
@@ -46,7 +50,7 @@ def run(
     except ImportError as err:
         why = f"the service is not importable ({err})"
         return [
-            skipped(f"service_{key}", name.format(clients=clients), "ms" if "_p" in key else "req/s", why)
+            skipped(f"service_{key}", name.format(clients=clients, workers=WORKERS), "ms" if "_p" in key else "req/s", why)
             for key, name in ROWS.items()
         ], tools
 
@@ -71,13 +75,24 @@ def run(
         bare_get_2 = runner.measure("GET", BARE_GET, [{"headers": {}}])
         rat_requests = [{"headers": {"Authorization": f"Bearer {v}"}} for v in token_values]
         whoami_rat = runner.measure("GET", "/v1/whoami", rat_requests)
+
+    _forget_use(url)  # so the clients' first use in the next run is recorded again, as it was in this one
+    with _server(url, workdir / "server-workers.log", WORKERS) as base:
+        runner = _Runner(base, connections, seconds)
+        if warm_up:
+            runner.warm_up()  # every worker up and warm
+        bare_form_workers = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])
+        token_workers = runner.measure("POST", "/oauth/token", token_requests)
     tools["load_generator"] = token.generator
+    tools["workers"] = {"main": 1, "token_workers": WORKERS}
 
     rows = [
         _throughput("service_token", ROWS["token"].format(clients=clients), token, bare_form, "bare form POST",
                     Target("value", ">=", TOKEN_TARGET_RPS)),
         _latency("service_token_p50", ROWS["token_p50"], token.p50_ms, bare_form.p50_ms, "bare form POST"),
         _latency("service_token_p99", ROWS["token_p99"], token.p99_ms, bare_form.p99_ms, "bare form POST"),
+        _throughput("service_token_workers", ROWS["token_workers"].format(workers=WORKERS), token_workers,
+                    bare_form_workers, f"bare form POST, {WORKERS} workers", None),
         _throughput("service_whoami_jwt", ROWS["whoami_jwt"], whoami_jwt, bare_get, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
         _latency("service_whoami_jwt_p99", ROWS["whoami_jwt_p99"], whoami_jwt.p99_ms, bare_get.p99_ms, "bare GET"),
@@ -115,6 +130,15 @@ def _seed(url: str, clients: int, bearers: int) -> tuple[list[str], list[tuple[s
     return basics, with_origin, values
 
 
+def _forget_use(url: str) -> None:
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            conn.execute(api_clients.update().values(last_used_at=None))
+    finally:
+        db.dispose()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,12 +146,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(db_url: str, log_path: Path):
+def _server(db_url: str, log_path: Path, workers: int = 1):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.serve", db_url, str(port)],
+        [sys.executable, "-m", "bench.serve", db_url, str(port), str(workers)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -186,7 +210,7 @@ class _Runner:
         return result
 
 
-def _throughput(key: str, name: str, run: load.Result, base: load.Result, base_name: str, target: Target) -> Row:
+def _throughput(key: str, name: str, run: load.Result, base: load.Result, base_name: str, target: Target | None) -> Row:
     return Row(
         key=key,
         name=name,
