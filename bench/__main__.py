@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"Turris API Settings, `make {'bench-smoke' if args.smoke else 'bench'}`\n{report.describe_machine(info)}"
     report.draw_chart(chart_path, rows, title=title)
     print(f"wrote {_shown(json_path)} and {_shown(chart_path)}")
-    return 1 if any(row.status == report.FAIL for row in rows) and not args.smoke else 0
+    return 0  # a missed target is a FAIL row in the table and the JSON, not a broken run
 
 
 def _say(text: str) -> None:
