@@ -61,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds; numbers mean nothing")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
-    parser.add_argument("--out", type=Path, help="directory for results.json and ratios.png (default: bench/)")
+    parser.add_argument("--out", type=Path, help="directory for results.json and ratios.png "
+                        "(default: bench/, or a temporary directory for --smoke, leaving the last full run alone)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
-    out = args.out or HERE
+    out = args.out or (Path(tempfile.gettempdir()) / "turris-bench-smoke" if args.smoke else HERE)
     out.mkdir(parents=True, exist_ok=True)
     sections = args.only or list(SECTIONS)
 
