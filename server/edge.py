@@ -59,7 +59,7 @@ class Edge:
         limit = self.settings.token_body_limit if path == TOKEN_PATH else self.settings.body_limit
         declared = _header(scope, b"content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 await _send(send, _error(path, 400, "invalid_request", "Content-Length is not a number."))
                 return
             if int(declared) > limit:

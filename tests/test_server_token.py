@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
@@ -324,3 +325,25 @@ def test_client_without_origins_accepts_any_browser(service, admin):
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://anywhere.example"
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"-1", b"1e3", b"12 "])
+def test_a_content_length_that_is_not_a_number_is_400_not_500(db, declared):
+    """httpx and uvicorn never send these; a different server in front might pass them through."""
+    app = create_app(db)
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "method": "POST",
+        "path": "/oauth/token", "raw_path": b"/oauth/token", "query_string": b"", "root_path": "",
+        "headers": [(b"content-length", declared)], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert b"invalid_request" in sent[1]["body"]
