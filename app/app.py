@@ -182,7 +182,7 @@ class TurrisApp(App[None]):
         def run() -> None:
             page = modal.api_page
             if page is not None:
-                page.run_action(action)
+                page.perform(action)
 
         self.call_after_refresh(run)
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Label, Static
@@ -47,13 +46,8 @@ def client_lock_reason(me: Me) -> str:
 class ApiPage(Vertical):
     """The API settings page for one member."""
 
-    BINDINGS = [
-        Binding("a", "add_client", "Add API Client"),
-        Binding("t", "add_token", "Add Token"),
-        Binding("d", "view_docs", "View Docs"),
-        Binding("p", "run_in_postman", "Postman"),
-        Binding("r", "reload", "Reload"),
-    ]
+    # Its key bindings live on SettingsModal, so they work wherever focus is in the modal.
+    ACTIONS = ("add_client", "add_token", "view_docs", "run_in_postman", "reload")
 
     @dataclass
     class CredentialsLoaded(Message):
@@ -127,7 +121,7 @@ class ApiPage(Vertical):
 
     def _show_me(self) -> None:
         self.query_one("#api-toolbar").display = self.me.sees_credential_controls
-        self.refresh_bindings()
+        self.screen.refresh_bindings()
 
     @property
     def slide_over(self) -> SlideOver:
@@ -138,10 +132,16 @@ class ApiPage(Vertical):
         found = self.slide_over.query(CredentialForm)
         return found.first() if found else None
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def allows(self, action: str) -> bool:
+        """Whether `action` is offered to this member (the Add and link controls need the permission)."""
         if action in ("add_client", "add_token", "view_docs", "run_in_postman"):
             return self.me.sees_credential_controls
-        return True
+        return action in self.ACTIONS
+
+    def perform(self, action: str) -> None:
+        """Run one of ACTIONS if this member is offered it."""
+        if self.allows(action):
+            getattr(self, f"action_{action}")()
 
     # --- loading ------------------------------------------------------------
 

@@ -58,7 +58,14 @@ class SettingsNav(OptionList):
 class SettingsModal(ModalScreen[None]):
     """Settings, opened from the sidebar or by the deep link."""
 
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("a", "api('add_client')", "Add API Client"),
+        Binding("t", "api('add_token')", "Add Token"),
+        Binding("d", "api('view_docs')", "View Docs"),
+        Binding("p", "api('run_in_postman')", "Postman"),
+        Binding("r", "api('reload')", "Reload"),
+    ]
 
     def __init__(self, me: Me, page: str = "profile") -> None:
         super().__init__()
@@ -111,6 +118,18 @@ class SettingsModal(ModalScreen[None]):
         self.query_one(ContentSwitcher).current = page
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(page)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "api":
+            page = self.api_page
+            return page is not None and self.query_one(ContentSwitcher).current == "api" and page.allows(parameters[0])
+        return True
+
+    def action_api(self, action: str) -> None:
+        page = self.api_page
+        if page is not None:
+            page.perform(action)
 
     @on(OptionList.OptionSelected, "#settings-nav")
     def nav_chosen(self, event: OptionList.OptionSelected) -> None:
