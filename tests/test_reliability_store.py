@@ -5,9 +5,12 @@ record per applied change. Runs on one SQLite file and on one PostgreSQL databas
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -200,3 +203,33 @@ def test_a_stale_reference_never_reaches_a_newer_credential(instances):
         second.delete_token(token.id)
     assert second.get_client(replacement.id).name == "replacement"
     assert second.get_token(new_token.id).name == "replacement"
+
+
+@pytest.mark.slow
+def test_concurrent_cli_updates_from_one_version_apply_once_and_the_rest_exit_5(instances, database_url):
+    """Six admins script the same edit at once from the version they read: one applies, five are
+    told it changed elsewhere (exit 5, one line, no traceback), and nothing is silently lost."""
+    first, _ = instances
+    seed = first.create_client(ClientDraft(name="Scripted", description="original")).client
+    command = [str(Path(sys.executable).with_name("turris-api")), "--db", database_url, "client", "update"]
+    procs = [
+        subprocess.Popen(
+            [*command, str(seed.id), "--description", f"writer-{i}", "--version", str(seed.version)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(6)
+    ]
+    results = [(i, proc.wait(timeout=120), proc.stderr.read()) for i, proc in enumerate(procs)]
+    for proc in procs:
+        proc.stdout.close()
+        proc.stderr.close()
+    winners = [i for i, code, _ in results if code == 0]
+    assert len(winners) == 1, results
+    for i, code, err in results:
+        if i in winners:
+            continue
+        assert code == 5, (i, code, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert "changed by someone else" in err
+    assert first.get_client(seed.id).description == f"writer-{winners[0]}"
+    assert [e.action for e in first.audit_events()].count("update") == 1
