@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,3 +104,34 @@ def shown_result(row: dict) -> str:
     if row["status"] == "skipped":
         return row["note"]
     return row["status"].upper() if row["status"] in ("pass", "fail") else row["status"]
+
+
+def test_httpx_load_fallback_counts_answers_and_refusals(tmp_path):
+    """Without wrk the benchmarks load the server with a bounded httpx loop: it must count what came back."""
+    from bench import load
+
+    (tmp_path / "index.html").write_text("ok")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        found = load._run_httpx(load.Spec(f"http://127.0.0.1:{port}/index.html", "GET", [{"headers": {}}], 2, 0.3))
+        missing = load._run_httpx(load.Spec(f"http://127.0.0.1:{port}/missing", "GET", [{"headers": {}}], 2, 0.3))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert found.requests > 0 and found.failed == 0 and found.rps > 0
+    assert 0 < found.p50_ms <= found.p99_ms
+    assert missing.requests > 0 and missing.failed == missing.requests
