@@ -391,3 +391,17 @@ def test_deep_link_parsing():
     assert settings_page_from_link("?settings-modal=open") == "profile"
     assert settings_page_from_link("?path=api") is None
     assert settings_page_from_link("") is None
+
+
+async def test_command_palette_opens_the_add_form_from_the_home_screen(admin):
+    app = make_app(admin, open_link=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.me is not None, "who we are")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Add Restricted")
+        await until(pilot, lambda: "Create a restricted access token" in screen_text(app), "the palette entry")
+        await pilot.press("enter")
+        await until(pilot, lambda: (page := app.screen.query(ApiPage)) and page.first().slide_over.visible,
+                    "the token slide-over")
+        assert isinstance(app.screen.query_one(ApiPage).form, TokenForm)

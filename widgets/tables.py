@@ -241,9 +241,9 @@ class TokenTable(CredentialTable):
     """Restricted Access Tokens: Name, Token, Allowed IPs."""
 
     COLUMNS = (
-        ColumnSpec("name", "Name", 20, grow=1),
+        ColumnSpec("name", "Name", 16, grow=1),
         ColumnSpec("token", "Token", 10),
-        ColumnSpec("ips", "Allowed IPs", 30, grow=2),
+        ColumnSpec("ips", "Allowed IPs", 24, grow=2),
     )
 
     def cell_text(self, record: RestrictedToken, column: str) -> Text:
