@@ -116,7 +116,7 @@ class Verifier:
 
         Costs one argon2 verification whether or not the client exists.
         """
-        with self.db.read() as conn:
+        with self.db.lookup() as conn:
             row = conn.execute(_CLIENT_SECRET, {"client_id": client_id[:64]}).one_or_none()
         if not crypto.verify_secret(row.secret_hash if row else None, secret):
             return None
@@ -138,7 +138,7 @@ class Verifier:
 
     def active_client_with_origins(self, client_id: str) -> tuple[VerifiedClient, tuple[str, ...]] | None:
         """The client behind a JWT and its Allowed Origins as stored now, in one lookup (no hashing)."""
-        with self.db.read() as conn:
+        with self.db.lookup() as conn:
             row = conn.execute(_ACTIVE_CLIENT, {"client_id": client_id[:64]}).one_or_none()
         if row is None:
             return None
@@ -153,13 +153,13 @@ class Verifier:
 
     def client_origins(self, client_id: str) -> tuple[str, ...] | None:
         """The client's Allowed Origins as stored now, or None if it is gone or not active."""
-        with self.db.read() as conn:
+        with self.db.lookup() as conn:
             origins = conn.execute(_CLIENT_ORIGINS, {"client_id": client_id[:64]}).scalar()
         return None if origins is None else tuple(origins)
 
     def verify_restricted_token(self, token: str) -> VerifiedToken | None:
         locator = crypto.locator_of(token, crypto.RESTRICTED_TOKEN_PREFIX)
-        with self.db.read() as conn:
+        with self.db.lookup() as conn:
             row = None
             if locator is not None:
                 row = conn.execute(_RESTRICTED_TOKEN, {"locator": locator}).one_or_none()
@@ -179,7 +179,7 @@ class Verifier:
     def verify_member_token(self, token: str) -> Member | None:
         """The member behind a management-API access token, or None."""
         locator = crypto.locator_of(token, crypto.MEMBER_TOKEN_PREFIX)
-        with self.db.read() as conn:
+        with self.db.lookup() as conn:
             row = None
             if locator is not None:
                 row = conn.execute(_MEMBER_TOKEN, {"locator": locator}).one_or_none()
