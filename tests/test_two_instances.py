@@ -27,6 +27,7 @@ from tests.support.service import ISSUER, ServiceProcess, services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 AUDIENCE = "turris-api"
+BALANCER = "127.0.0.1/32"
 
 
 @dataclass
@@ -51,7 +52,8 @@ def deployment(postgres_server_url):
         bootstrap(db)
         admin = LocalStore(db)
         member_token = issue_member_token(db, admin.me().member.email)
-        with services(url, 2) as (a, b):
+        # 127.0.0.1 stands for the load balancer: only its X-Forwarded-For is believed.
+        with services(url, 2, "--trusted-proxy", BALANCER) as (a, b):
             yield Deployment(db, admin, member_token, a, b)
         db.dispose()
 
@@ -179,6 +181,25 @@ def test_an_allowed_origin_change_through_one_applies_on_the_other(deployment):
     assert allowed.status_code == 200
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://new-shop.example"
     assert whoami(b, token, Origin="https://shop.example").status_code == 403
+
+
+def test_behind_the_balancer_ip_rules_see_the_forwarded_client_and_a_spoofed_header_changes_nothing(deployment):
+    made = deployment.admin.create_token(TokenDraft(name="Office", allowed_ips="203.0.113.7"))
+    for instance in (deployment.a, deployment.b):
+        # Through the balancer (peer 127.0.0.1), which appends the client it saw.
+        assert whoami(instance, made.value, **{"X-Forwarded-For": "203.0.113.7"}).status_code == 200
+        assert whoami(instance, made.value, **{"X-Forwarded-For": "198.51.100.9"}).status_code == 403
+        # A client claiming an address itself, before the balancer appends the real one.
+        spoofed = whoami(instance, made.value, **{"X-Forwarded-For": "203.0.113.7, 198.51.100.9"})
+        assert spoofed.status_code == 403
+    # Straight to an instance from an address that is not the balancer: the header is ignored.
+    direct = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    try:
+        refused = whoami(deployment.a, made.value, direct, **{"X-Forwarded-For": "203.0.113.7"})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden"
+    finally:
+        direct.close()
 
 
 # --- 50 concurrent management operations over both instances ---------------------------------
