@@ -363,6 +363,7 @@ def test_service_with_its_database_gone_answers_503_fails_closed_and_recovers_by
         assert_503_retryable(http.get("/v1/whoami", headers={"Authorization": f"Bearer {token.value}"}))
         assert_503_retryable(http.get("/v1/api-clients", headers=_manage(member)))
         assert_503_retryable(http.post("/v1/api-clients", json={"name": "during"}, headers=_manage(member)))
+        assert_503_retryable(http.get("/.well-known/jwks.json"))  # the balancer's health check sees it too
 
         proxy.restore()
         for _ in range(50):  # bounded: the pool reconnects on its own
@@ -372,6 +373,7 @@ def test_service_with_its_database_gone_answers_503_fails_closed_and_recovers_by
         assert [c["name"] for c in http.get("/v1/api-clients", headers=_manage(member)).json()] == ["Warehouse"]
         assert http.post("/oauth/token", data=grant, auth=auth).status_code == 200
         assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+        assert http.get("/.well-known/jwks.json").status_code == 200
         http.close()
         service.stop()
         log = service.output()
