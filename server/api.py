@@ -21,16 +21,14 @@ from server.oauth import TokenIssuer
 from server.resources import Authenticator, BearerRefused, Principal
 from server.settings import ServiceSettings
 from store.database import Database
-from store.errors import Invalid, NotFound, StoreError, Unavailable
+from store.errors import Invalid, StoreError, Unavailable
 from store.local import LocalStore
-from store.validation import shown
 from store.verify import Verifier
 
 log = logging.getLogger("server")
 
 JSON = "application/json"
 Ref = Annotated[str, Path(max_length=200, description="Internal id (digits) or, for API Clients, the Client ID.")]
-ID_DIGITS_MAX = 18  # ids beyond this cannot exist, and would overflow a 64-bit column
 
 
 def _errors(*statuses: int, model: type = schemas.ErrorOut) -> dict[int | str, dict[str, Any]]:
@@ -194,10 +192,10 @@ def _management_router(service: Service) -> APIRouter:
     Store = Annotated[LocalStore, Depends(acting_store)]
 
     def client_ref(_store: Store, ref: Ref) -> str:  # authenticates first
-        return _existing_ref(ref, "API Client")
+        return ref
 
     def token_ref(_store: Store, ref: Ref) -> str:
-        return _existing_ref(ref, "Restricted Access Token")
+        return ref
 
     ClientRef = Annotated[str, Depends(client_ref)]
     TokenRef = Annotated[str, Depends(token_ref)]
@@ -287,15 +285,6 @@ def _management_router(service: Service) -> APIRouter:
         return created(schemas.MemberOut.model_validate(member).model_dump(mode="json"))
 
     return router
-
-
-def _existing_ref(ref: str, kind: str) -> str:
-    """Refs no credential can have (huge or exotic numbers, control characters) are simply not found,
-    rather than reaching the driver, which would overflow or refuse a NUL."""
-    text = ref.strip()
-    if text.isdigit() and not (text.isascii() and len(text) <= ID_DIGITS_MAX) or not text.isprintable():
-        raise NotFound(f"No {kind} {shown(text)} here.")
-    return ref
 
 
 # --- errors --------------------------------------------------------------------

@@ -35,6 +35,7 @@ from store.schema import (
 API_CLIENT = "api_client"
 RESTRICTED_TOKEN = "restricted_token"  # noqa: S105 (a type name)
 AUDIT_LIMIT_MAX = 1000
+ID_DIGITS_MAX = 18  # ids beyond this cannot exist, and would overflow a 64-bit column
 
 _CLIENT_COLUMNS = [c for c in api_clients.c if c.name != "secret_hash"]
 _TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "locator")]
@@ -152,13 +153,15 @@ class LocalStore:
             _audit(conn, me, "delete", API_CLIENT, row.id, row.name)
 
     def _client_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
-        text = str(ref).strip()
-        key = api_clients.c.id == int(text) if text.isdigit() else api_clients.c.client_id == text
-        row = conn.execute(
-            sa.select(*_CLIENT_COLUMNS).where(key, api_clients.c.organization_id == me.organization.id)
-        ).one_or_none()
+        key = _ref_key(ref)
+        row = None
+        if key is not None:
+            match = api_clients.c.id == key if isinstance(key, int) else api_clients.c.client_id == key
+            row = conn.execute(
+                sa.select(*_CLIENT_COLUMNS).where(match, api_clients.c.organization_id == me.organization.id)
+            ).one_or_none()
         if row is None:
-            raise NotFound(f"No API Client {validation.shown(text)} in {me.organization.name}.")
+            raise NotFound(f"No API Client {validation.shown(str(ref).strip())} in {me.organization.name}.")
         return row
 
     # --- Restricted Access Tokens -----------------------------------------
@@ -229,16 +232,16 @@ class LocalStore:
             _audit(conn, me, "delete", RESTRICTED_TOKEN, row.id, row.name)
 
     def _token_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
-        text = str(ref).strip()
-        if not text.isdigit():
-            raise NotFound(f"No Restricted Access Token {validation.shown(text)} in {me.organization.name}.")
-        row = conn.execute(
-            sa.select(*_TOKEN_COLUMNS).where(
-                restricted_tokens.c.id == int(text), restricted_tokens.c.organization_id == me.organization.id
-            )
-        ).one_or_none()
+        key = _ref_key(ref)
+        row = None
+        if isinstance(key, int):
+            row = conn.execute(
+                sa.select(*_TOKEN_COLUMNS).where(
+                    restricted_tokens.c.id == key, restricted_tokens.c.organization_id == me.organization.id
+                )
+            ).one_or_none()
         if row is None:
-            raise NotFound(f"No Restricted Access Token {validation.shown(text)} in {me.organization.name}.")
+            raise NotFound(f"No Restricted Access Token {validation.shown(str(ref).strip())} in {me.organization.name}.")
         return row
 
     # --- audit and members -------------------------------------------------
@@ -296,6 +299,16 @@ class LocalStore:
                 )
             ).inserted_primary_key[0]
             return _member(conn.execute(sa.select(members).where(members.c.id == new_id)).one())
+
+
+def _ref_key(ref: str | int) -> int | str | None:
+    """An internal id, a public Client ID, or None for a ref no credential can have."""
+    text = str(ref).strip()
+    if not text or not text.isprintable():
+        return None
+    if text.isdigit():
+        return int(text) if text.isascii() and len(text) <= ID_DIGITS_MAX else None
+    return text
 
 
 def _by_name(item: ApiClient | RestrictedToken) -> tuple[str, int]:

@@ -197,3 +197,13 @@ def test_token_hashes_are_salted_so_equal_lookups_need_the_locator(admin, db):
         rows = conn.execute(sa.select(restricted_tokens.c.locator, restricted_tokens.c.token_hash)).all()
     assert len({r.locator for r in rows}) == 2
     assert all(r.locator in v for r, v in zip(sorted(rows), sorted([a.value, b.value], key=lambda v: v[8:24])))
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999999", "²", "١٢", "trs_ci_\x00", "", "   ", "x" * 300])
+def test_refs_no_credential_can_have_are_simply_not_found(admin, ref):
+    admin.create_client(ClientDraft("Loader"))
+    admin.create_token(TokenDraft("Portal", "10.0.0.1"))
+    for call in (admin.get_client, admin.get_token, admin.delete_client, admin.delete_token):
+        with pytest.raises(NotFound):
+            call(ref)
+    assert len(admin.list_clients()) == 1 and len(admin.list_tokens()) == 1
