@@ -109,6 +109,7 @@ def build_parser() -> Parser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR",
                    help="a proxy whose X-Forwarded-For is believed (repeatable)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (one per core suits a busy token endpoint)")
 
     keys = commands.add_parser("keys", help="JWT signing keys").add_subparsers(dest="action", required=True, parser_class=Parser)
     keys.add_parser("rotate", parents=[as_json], help="a new key signs from now on; the old one verifies until expiry")
@@ -365,7 +366,9 @@ def run(args: argparse.Namespace) -> int:
 
         db = open_database(args)
         db.dispose()
-        serve(db.url, host=args.host, port=args.port, trusted_proxies=args.trusted_proxy)
+        if not 1 <= args.workers <= 64:
+            raise UsageError(f"--workers {args.workers} must be between 1 and 64")
+        serve(db.url, host=args.host, port=args.port, trusted_proxies=args.trusted_proxy, workers=args.workers)
         return 0
     if args.command == "keys":
         local_only(args)
