@@ -116,7 +116,7 @@ class ApiPage(Vertical):
         self.query_one("#clients-section").display = False
         self.query_one("#tokens-section").display = False
         self._show_me()
-        self.query_one("#api-body").loading = True
+        self.query_one("#api-empty").loading = True  # the banner and buttons show at once; only the lists wait
         self.reload()
 
     def _show_me(self) -> None:
@@ -162,7 +162,7 @@ class ApiPage(Vertical):
         self.me = event.me
         self.loaded = True
         self._show_me()
-        self.query_one("#api-body").loading = False
+        self.query_one("#api-empty").loading = False
         clients, tokens = self.query_one(ClientTable), self.query_one(TokenTable)
         clients.show(event.clients)
         tokens.show(event.tokens)
@@ -235,6 +235,7 @@ class ApiPage(Vertical):
         self.app.copy_text(event.value, event.label)
 
     @on(CredentialForm.Cancelled)
+    @on(SlideOver.Closed)
     def cancel_form(self) -> None:
         self.close_form()
 
@@ -348,7 +349,7 @@ class ApiPage(Vertical):
             return
         err = event.worker.error
         if event.worker.name == "load":
-            self.query_one("#api-body").loading = False
+            self.query_one("#api-empty").loading = False
             empty = self.query_one("#api-empty", Static)
             empty.update(inert(f"Could not load the credentials: {err if isinstance(err, StoreError) else GENERIC_FAILURE} "
                                "Press r to try again."))

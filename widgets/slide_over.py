@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.reactive import reactive
 
 
@@ -30,6 +31,9 @@ class SlideOver(Vertical):
 
     BINDINGS = [Binding("escape", "hide", "Close", show=True)]
 
+    class Closed(Message):
+        """The user closed the panel (Escape)."""
+
     visible: reactive[bool] = reactive(False)
     """Whether the panel is on screen."""
 
@@ -40,3 +44,4 @@ class SlideOver(Vertical):
 
     def action_hide(self) -> None:
         self.visible = False
+        self.post_message(self.Closed())
