@@ -20,7 +20,7 @@ MEASUREMENTS = {
     "service_token": "req/s",
     "service_token_p50": "ms",
     "service_token_p99": "ms",
-    "service_token_workers": "req/s",
+    "service_token_1_worker": "req/s",
     "service_whoami_jwt": "req/s",
     "service_whoami_jwt_p99": "ms",
     "service_whoami_rat": "req/s",
