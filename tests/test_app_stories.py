@@ -405,3 +405,12 @@ async def test_command_palette_opens_the_add_form_from_the_home_screen(admin):
         await until(pilot, lambda: (page := app.screen.query(ApiPage)) and page.first().slide_over.visible,
                     "the token slide-over")
         assert isinstance(app.screen.query_one(ApiPage).form, TokenForm)
+
+
+def test_text_from_outside_is_shown_inert():
+    from widgets.text import inert
+
+    assert inert("\x1b[31mred\x07").plain == "\\x1b[31mred\\x07"  # no escape sequence reaches the terminal
+    assert inert("abc\u202edcba").plain == "abc\\u202edcba"  # a bidi override cannot reorder what follows
+    assert inert("[bold]x[/bold]").plain == "[bold]x[/bold]" and not inert("[bold]x[/bold]").spans
+    assert inert("Ünïcode · ok").plain == "Ünïcode · ok"
