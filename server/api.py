@@ -23,7 +23,7 @@ from server.settings import ServiceSettings
 from store.database import Database
 from store.errors import Invalid, StoreError, Unavailable
 from store.local import LocalStore
-from store.verify import Verifier
+from store.verify import NeedsThread, Verifier
 
 log = logging.getLogger("server")
 
@@ -50,11 +50,17 @@ class Service:
         peer = request.client.host if request.client else None
         return client_address(peer, request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
 
-    def principal(self, request: Request, endpoint: str) -> Principal:
+    async def principal(self, request: Request, endpoint: str) -> Principal:
         peer = request.client.host if request.client else None
-        return self.authenticator.authenticate(
-            request.headers, peer, request.headers.getlist("x-forwarded-for"), endpoint
-        )
+        args = (request.headers, peer, request.headers.getlist("x-forwarded-for"), endpoint)
+        if self.db.is_sqlite:
+            # An SQLite (WAL) read never waits for a writer and costs less than the hop to a worker
+            # thread; hashing or writing still goes to one. A network database always does.
+            try:
+                return self.authenticator.authenticate(*args, blocking=False)
+            except NeedsThread:
+                pass
+        return await run_in_threadpool(self.authenticator.authenticate, *args)
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -138,8 +144,8 @@ def _resource_router(service: Service) -> APIRouter:
         responses=RESOURCE_ERRORS,
         openapi_extra=RESOURCE_SECURITY,
     )
-    def whoami(request: Request) -> Response:
-        p = service.principal(request, "/v1/whoami")
+    async def whoami(request: Request) -> Response:
+        p = await service.principal(request, "/v1/whoami")
         return answer(
             p,
             {
@@ -157,8 +163,8 @@ def _resource_router(service: Service) -> APIRouter:
         responses=RESOURCE_ERRORS,
         openapi_extra=RESOURCE_SECURITY,
     )
-    def organization(request: Request) -> Response:
-        p = service.principal(request, "/v1/organization")
+    async def organization(request: Request) -> Response:
+        p = await service.principal(request, "/v1/organization")
         return answer(p, {"id": p.organization_id, "name": p.organization_name, "api_access": True})
 
     return router

@@ -118,8 +118,11 @@ class Authenticator:
         self.verified_jwts = VerifiedJwts()
 
     def authenticate(
-        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], endpoint: str
+        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], endpoint: str,
+        *, blocking: bool = True,
     ) -> Principal:
+        """The caller, or BearerRefused. With blocking=False (an event loop calling), raises
+        NeedsThread rather than hash or write; no check is skipped either way."""
         header = headers.get("authorization")
         if not header:
             raise BearerRefused(401, None, "This endpoint needs an Authorization: Bearer <token> header.")
@@ -129,7 +132,7 @@ class Authenticator:
             raise _invalid("The Authorization header is not a Bearer token.")
         origin = headers.get("origin")
         if token.startswith(crypto.RESTRICTED_TOKEN_PREFIX):
-            return self._restricted(token, origin, peer, forwarded_for, endpoint)
+            return self._restricted(token, origin, peer, forwarded_for, endpoint, blocking)
         return self._jwt(token, origin)
 
     def _jwt(self, token: str, origin: str | None) -> Principal:
@@ -192,9 +195,10 @@ class Authenticator:
         return CheckedClaims(client_id, organization.get("id"), float(expires))
 
     def _restricted(
-        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], endpoint: str
+        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], endpoint: str,
+        blocking: bool = True,
     ) -> Principal:
-        found = self.verifier.verify_restricted_token(token)
+        found = self.verifier.verify_restricted_token(token, blocking=blocking)
         if found is None:
             raise _invalid("The Restricted Access Token is unknown or was deleted.")
         address = client_address(peer, forwarded_for, self.settings.trusted_proxies)

@@ -78,6 +78,11 @@ _MEMBER_TOKEN = (
 )
 
 
+class NeedsThread(Exception):
+    """Raised instead of blocking work (an argon2 check, a write) by a check told `blocking=False`:
+    an event loop asks that way first, and asks again from a worker thread on this."""
+
+
 class VerifiedCache:
     """Bounded LRU of keyed digests of bearer tokens that verified against a given hash."""
 
@@ -159,16 +164,18 @@ class Verifier:
         row = self.db.fetch_one(self._client_origins, {"client_id": client_id[:64]})
         return None if row is None else tuple(row.allowed_origins)
 
-    def verify_restricted_token(self, token: str) -> VerifiedToken | None:
+    def verify_restricted_token(self, token: str, *, blocking: bool = True) -> VerifiedToken | None:
+        """The token's row as stored now, or None. With blocking=False, raises NeedsThread rather
+        than hash (a token not verified before) or write (last_used_at due)."""
         locator = crypto.locator_of(token, crypto.RESTRICTED_TOKEN_PREFIX)
         # A malformed token still costs one lookup (of a locator no token has): same path, same
         # timing, and the same 503 as any other while the store is down.
         row = self.db.fetch_one(self._restricted_token, {"locator": locator or ""})
-        if not self._check_bearer(self._tokens, row.token_hash if row else None, token):
+        if not self._check_bearer(self._tokens, row.token_hash if row else None, token, blocking):
             return None
         if not row.api_access:
             return None
-        self._touch(restricted_tokens, row.id, row.last_used_at)
+        self._touch(restricted_tokens, row.id, row.last_used_at, blocking=blocking)
         return VerifiedToken(
             id=row.id,
             name=row.name,
@@ -194,19 +201,23 @@ class Verifier:
         )
 
     @staticmethod
-    def _check_bearer(cache: VerifiedCache, stored_hash: str | None, token: str) -> bool:
+    def _check_bearer(cache: VerifiedCache, stored_hash: str | None, token: str, blocking: bool = True) -> bool:
+        digest = cache.digest(token)
+        if stored_hash is not None and cache.holds(digest, stored_hash):
+            return True
+        if not blocking:
+            raise NeedsThread
         if stored_hash is None:
             crypto.verify_secret(None, token)  # same cost as a miss on a real row
             return False
-        digest = cache.digest(token)
-        if cache.holds(digest, stored_hash):
-            return True
         if crypto.verify_secret(stored_hash, token):
             cache.remember(digest, stored_hash)
             return True
         return False
 
-    def _touch(self, table: sa.Table, row_id: int, last_used_at, rehash: tuple[str, str] | None = None) -> None:
+    def _touch(
+        self, table: sa.Table, row_id: int, last_used_at, rehash: tuple[str, str] | None = None, *, blocking: bool = True
+    ) -> None:
         """Record use at most once a minute; upgrade the hash if its parameters are outdated."""
         now = utcnow()
         values: dict = {}
@@ -216,6 +227,8 @@ class Verifier:
             values["secret_hash"] = crypto.hash_secret(rehash[1])
         if not values:
             return
+        if not blocking:
+            raise NeedsThread
         try:
             with self.db.write() as conn:
                 conn.execute(table.update().where(table.c.id == row_id).values(**values))
