@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, ContentSwitcher, Footer, Label, OptionList, Static
+from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from screens.api_page import ApiPage
 from store.models import Me
+from widgets.footer import Footer
 from widgets.status_line import StatusLine
 from widgets.text import inert
 
