@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.config import Links
+from screens.api_page import Listing, fetch_listing
 from screens.main import MainScreen
 from screens.settings import PAGES, SettingsModal
 from store.errors import StoreError
@@ -105,9 +106,18 @@ class TurrisApp(App[None]):
     @work(thread=True, exclusive=True, group="store-read", exit_on_error=False, name="me")
     def load_me(self) -> None:
         me = self.store.me()
-        self.call_from_thread(self._me_loaded, me)
+        listing = None
+        link = self._open_link
+        if link is not None and settings_page_from_link(link) == "api" and me.organization.api_access:
+            # The deep link opens the API page: fetch its credentials in this same round, so the page
+            # paints once, complete. If that fails, the page fetches them itself and says what went wrong.
+            try:
+                listing = fetch_listing(self.store, me)
+            except StoreError:
+                listing = None
+        self.call_from_thread(self._me_loaded, me, listing)
 
-    def _me_loaded(self, me: Me) -> None:
+    def _me_loaded(self, me: Me, listing: Listing | None = None) -> None:
         self.me = me
         member = me.member
         permission = "can manage API credentials" if member.can_manage_credentials else "read only"
@@ -128,7 +138,7 @@ class TurrisApp(App[None]):
                 self.notify(f"Ignored --open {link!r}: expected ?settings-modal=open&path=api.",
                             title="Unknown link", severity="warning", markup=False)
             else:
-                self.open_settings(page)
+                self.open_settings(page, listing if page == "api" else None)
 
     def _main_screen(self) -> MainScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
@@ -154,7 +164,7 @@ class TurrisApp(App[None]):
     def action_open_settings(self, page: str = "profile") -> None:
         self.open_settings(page)
 
-    def open_settings(self, page: str = "profile") -> SettingsModal | None:
+    def open_settings(self, page: str = "profile", listing: Listing | None = None) -> SettingsModal | None:
         if self.me is None:
             self.notify("Still connecting to the credential store…", markup=False)
             return None
@@ -169,7 +179,7 @@ class TurrisApp(App[None]):
             if isinstance(screen, SettingsModal):
                 screen.show_page(page)
                 return screen
-        modal = SettingsModal(self.me, page)
+        modal = SettingsModal(self.me, page, listing if page == "api" else None)
         self.push_screen(modal)
         return modal
 

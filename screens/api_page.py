@@ -16,6 +16,7 @@ from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from store.errors import Invalid, StoreError
+from store.interface import CredentialStore
 from store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
 from widgets.add_new import AddNewMenu
 from widgets.forms import ClientForm, CredentialForm, TokenForm
@@ -30,6 +31,16 @@ BANNER_TEXT = (
 )
 NO_PERMISSION = "Read only: you do not have the permission to manage API credentials."
 GENERIC_FAILURE = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
+
+
+Listing = tuple[list[ApiClient], list[RestrictedToken]]
+
+
+def fetch_listing(store: CredentialStore, me: Me) -> Listing:
+    """What the API page shows for `me` (a store call: run it in a worker)."""
+    if not me.can_view:
+        return [], []
+    return store.list_clients(), store.list_tokens()
 
 
 def client_lock_reason(me: Me) -> str:
@@ -87,10 +98,12 @@ class ApiPage(Vertical):
         kind: str
         name: str
 
-    def __init__(self, me: Me, **kwargs) -> None:
+    def __init__(self, me: Me, listing: Listing | None = None, **kwargs) -> None:
+        """`listing`: credentials already fetched with `me` (the deep link's one round), shown at once."""
         super().__init__(**kwargs)
         self.me = me
         self.loaded = False
+        self._listing = listing
 
     # --- layout -------------------------------------------------------------
 
@@ -116,6 +129,11 @@ class ApiPage(Vertical):
         self.query_one("#clients-section").display = False
         self.query_one("#tokens-section").display = False
         self._show_me()
+        if self._listing is not None:
+            clients, tokens = self._listing
+            self._listing = None
+            self.post_message(self.CredentialsLoaded(self.me, clients, tokens))
+            return
         self.query_one("#api-empty").loading = True  # the banner and buttons show at once; only the lists wait
         self.reload()
 
@@ -152,8 +170,7 @@ class ApiPage(Vertical):
     def reload(self) -> None:
         store = self.app.store
         me = store.me()
-        clients = store.list_clients() if me.can_view else []
-        tokens = store.list_tokens() if me.can_view else []
+        clients, tokens = fetch_listing(store, me)
         if not get_current_worker().is_cancelled:  # a newer load is on its way: drop this one
             self.post_message(self.CredentialsLoaded(me, clients, tokens))
 

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from screens.api_page import ApiPage
+from screens.api_page import ApiPage, Listing
 from store.models import Me
 from widgets.footer import Footer
 from widgets.status_line import StatusLine
@@ -68,10 +68,11 @@ class SettingsModal(ModalScreen[None]):
         Binding("r", "api('reload')", "Reload"),
     ]
 
-    def __init__(self, me: Me, page: str = "profile") -> None:
+    def __init__(self, me: Me, page: str = "profile", listing: Listing | None = None) -> None:
         super().__init__()
         self.me = me
         self.initial_page = page if page in self.pages else "profile"
+        self._listing = listing  # the API page's credentials, when already fetched
 
     @property
     def pages(self) -> list[str]:
@@ -87,7 +88,7 @@ class SettingsModal(ModalScreen[None]):
                 with ContentSwitcher(initial=self.initial_page, id="settings-content"):
                     yield ProfilePage(self.me, id="profile")
                     if "api" in self.pages:
-                        yield ApiPage(self.me, id="api")
+                        yield ApiPage(self.me, self._listing, id="api")
             yield StatusLine(id="settings-status", classes="status-line")
         yield Footer()
 
