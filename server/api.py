@@ -197,14 +197,10 @@ def _management_router(service: Service) -> APIRouter:
 
     Store = Annotated[LocalStore, Depends(acting_store)]
 
-    def client_ref(_store: Store, ref: Ref) -> str:  # authenticates first
+    def authenticated_ref(_store: Store, ref: Ref) -> str:  # the member token is checked before the ref
         return ref
 
-    def token_ref(_store: Store, ref: Ref) -> str:
-        return ref
-
-    ClientRef = Annotated[str, Depends(client_ref)]
-    TokenRef = Annotated[str, Depends(token_ref)]
+    ItemRef = Annotated[str, Depends(authenticated_ref)]
 
     def created(body: Any) -> Response:
         return _json_response(201, body, {"Cache-Control": "no-store"})
@@ -229,7 +225,7 @@ def _management_router(service: Service) -> APIRouter:
         return created(out.model_dump(mode="json"))
 
     @router.get("/api-clients/{ref}", response_model=schemas.ApiClientOut, summary="One API Client")
-    def get_client(ref: ClientRef, store: Store) -> schemas.ApiClientOut:
+    def get_client(ref: ItemRef, store: Store) -> schemas.ApiClientOut:
         return schemas.ApiClientOut.model_validate(store.get_client(ref))
 
     @router.put(
@@ -237,11 +233,11 @@ def _management_router(service: Service) -> APIRouter:
         response_model=schemas.ApiClientOut,
         summary="Change name, description, Allowed Origins; 409 if the version is stale",
     )
-    def update_client(ref: ClientRef, change: schemas.ClientUpdateIn, store: Store) -> schemas.ApiClientOut:
+    def update_client(ref: ItemRef, change: schemas.ClientUpdateIn, store: Store) -> schemas.ApiClientOut:
         return schemas.ApiClientOut.model_validate(store.update_client(ref, change.draft(), change.version))
 
     @router.delete("/api-clients/{ref}", status_code=204, response_class=Response, summary="Delete an API Client")
-    def delete_client(ref: ClientRef, store: Store) -> Response:
+    def delete_client(ref: ItemRef, store: Store) -> Response:
         store.delete_client(ref)
         return Response(status_code=204)
 
@@ -261,7 +257,7 @@ def _management_router(service: Service) -> APIRouter:
         return created(out.model_dump(mode="json"))
 
     @router.get("/restricted-tokens/{ref}", response_model=schemas.RestrictedTokenOut, summary="One token")
-    def get_token(ref: TokenRef, store: Store) -> schemas.RestrictedTokenOut:
+    def get_token(ref: ItemRef, store: Store) -> schemas.RestrictedTokenOut:
         return schemas.RestrictedTokenOut.model_validate(store.get_token(ref))
 
     @router.put(
@@ -269,11 +265,11 @@ def _management_router(service: Service) -> APIRouter:
         response_model=schemas.RestrictedTokenOut,
         summary="Change name and Allowed IPs; 409 if the version is stale",
     )
-    def update_token(ref: TokenRef, change: schemas.TokenUpdateIn, store: Store) -> schemas.RestrictedTokenOut:
+    def update_token(ref: ItemRef, change: schemas.TokenUpdateIn, store: Store) -> schemas.RestrictedTokenOut:
         return schemas.RestrictedTokenOut.model_validate(store.update_token(ref, change.draft(), change.version))
 
     @router.delete("/restricted-tokens/{ref}", status_code=204, response_class=Response, summary="Delete a token")
-    def delete_token(ref: TokenRef, store: Store) -> Response:
+    def delete_token(ref: ItemRef, store: Store) -> Response:
         store.delete_token(ref)
         return Response(status_code=204)
 
