@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 from server.settings import Network
 
@@ -20,6 +21,11 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
+@lru_cache(maxsize=4096)  # socket peers repeat (never header text: that could be large)
+def _peer_address(peer: str) -> Address | None:
+    return parse_address(peer)
+
+
 def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
     return any(address in network for network in proxies)
 
@@ -30,7 +36,7 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
     None when the peer is unknown or a trusted proxy forwarded something that is not an address,
     so the caller refuses rather than guesses.
     """
-    address = parse_address(peer) if peer else None
+    address = _peer_address(peer) if peer else None
     if address is None or not proxies or not _trusted(address, proxies):
         return address
     hops = [hop for header in forwarded_for for hop in header.split(",")]

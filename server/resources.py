@@ -8,10 +8,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jwt
 
-from server.addresses import client_address
+from server.addresses import Address, client_address
 from server.keys import ALGORITHM, KeyRing
 from server.oauth import origin_allowed
 from server.settings import ServiceSettings
@@ -100,6 +101,13 @@ class BearerRefused(Exception):
 
     def body(self) -> dict[str, str]:
         return {"error": self.error or "unauthorized", "message": self.message}
+
+
+@lru_cache(maxsize=4096)
+def _address_allowed(address: Address, allowed_ips: tuple[str, ...]) -> bool:
+    """The store's rule, remembered per (address, list as stored now): a token is used from the
+    same few addresses, and parsing its ranges on every request costs more than the lookup."""
+    return validation.address_allowed(str(address), allowed_ips)
 
 
 def _now() -> float:
@@ -202,7 +210,7 @@ class Authenticator:
         if found is None:
             raise _invalid("The Restricted Access Token is unknown or was deleted.")
         address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
-        if address is None or not validation.address_allowed(str(address), found.allowed_ips):
+        if address is None or not _address_allowed(address, found.allowed_ips):
             raise BearerRefused(
                 403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs."
             )
