@@ -103,15 +103,6 @@ class Database:
         with self.guard(), self.engine.connect() as conn, conn.begin():
             yield conn
 
-    @contextmanager
-    def lookup(self) -> Iterator[Connection]:
-        """One read statement on a hot path: SQLite runs it without a BEGIN of its own (a single
-        statement is its own snapshot), which saves a round through the driver per request."""
-        with self.guard(), self.engine.connect() as conn:
-            conn.execution_options(turris_single_statement=True)
-            with conn.begin():
-                yield conn
-
     def fetch_one(self, query: PreparedLookup, params: Mapping[str, object]):
         """Run a prepared single-row read on the driver's own cursor: the row as a named tuple, or None.
 
@@ -234,10 +225,8 @@ def _create_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            options = conn.get_execution_options()
-            if options.get("turris_single_statement"):
-                return
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("turris_immediate") else "BEGIN")
+            immediate = conn.get_execution_options().get("turris_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
