@@ -463,6 +463,14 @@ async def wait_for(pilot, predicate, what: str, seconds: float = 60.0) -> None:
                          f"notifications {[n.message for n in app._notifications]}, workers {list(app.workers)}")
 
 
+async def press_when_ready(pilot, selector: str) -> None:
+    """Click a button as a person would: not during the 200 ms of its pressed look, when Textual drops
+    clicks (a fast failure ends sooner; clicking at once made this module's retries flaky)."""
+    button = pilot.app.screen.query_one(selector, Button)
+    await wait_for(pilot, lambda: not button.has_class("-active"), f"{selector} to be ready")
+    assert await pilot.click(selector)
+
+
 async def open_api_page(pilot):
     app = pilot.app
     await wait_for(pilot, lambda: (p := api_page_of(app)) is not None and p.loaded and isinstance(app.screen, SettingsModal),
@@ -531,7 +539,7 @@ async def test_saves_that_meet_a_failing_service_keep_the_form_and_the_retry_sav
         for mode, message in FAILURES:
             front.set(mode)
             app.clear_notifications()
-            await pilot.click("#submit")
+            await press_when_ready(pilot, "#submit")
             await pilot.pause()
             if mode == SLOW:
                 # While the call hangs the form shows progress and the app keeps answering keys.
@@ -553,7 +561,7 @@ async def test_saves_that_meet_a_failing_service_keep_the_form_and_the_retry_sav
             assert LocalStore(db, ADMIN).list_clients() == []
 
         front.set(PASS)  # the retry action: the same button, the same input
-        await pilot.click("#submit")
+        await press_when_ready(pilot, "#submit")
         await wait_for(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
         [created] = LocalStore(db, ADMIN).list_clients()
         assert (created.name, created.allowed_origins) == ("Resilient loader", ("https://app.example.com",))
@@ -584,7 +592,7 @@ async def test_app_on_an_sqlite_file_locked_by_another_process_says_try_again_an
 
         holder.kill()
         holder.wait(timeout=10)
-        await pilot.click("#submit")
+        await press_when_ready(pilot, "#submit")
         await wait_for(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
     assert [c.name for c in LocalStore(db, ADMIN).list_clients()] == ["Written later"]
     db.dispose()
