@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.config import Links
+from app.startup import resume_gc
 from screens.api_page import Listing, fetch_listing
 from screens.main import MainScreen
 from screens.settings import PAGES, SettingsModal
@@ -26,6 +27,7 @@ from store.models import Me
 
 STYLES = Path(__file__).resolve().parent.parent / "styles.tcss"
 UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
+START_UP_GC_PAUSE_MAX_S = 3.0  # a slow store must not keep the collector paused for long
 
 
 def settings_page_from_link(link: str) -> str | None:
@@ -97,6 +99,7 @@ class TurrisApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
         self.load_me()
+        self.set_timer(START_UP_GC_PAUSE_MAX_S, resume_gc)
 
     # --- who we are -----------------------------------------------------------
 
@@ -139,6 +142,7 @@ class TurrisApp(App[None]):
                             title="Unknown link", severity="warning", markup=False)
             else:
                 self.open_settings(page, listing if page == "api" else None)
+        self.call_after_refresh(resume_gc)  # the first screen with content is painted
 
     def _main_screen(self) -> MainScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)

@@ -356,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.command is None:
+        from app.startup import pause_gc
+
+        pause_gc()  # before the app's imports: the app resumes it once painted
         from app.app import run_app
 
         run_app(open_store(args), open_link=args.open)

@@ -1,19 +1,5 @@
-"""Credentials: domain, policy, persistence. Never imports the UI."""
+"""Credentials: domain, policy, persistence. Never imports the UI.
 
-from store.database import Database, default_url
-from store.errors import Conflict, Invalid, NotFound, PermissionDenied, StoreError, Unavailable
-from store.interface import CredentialStore
-from store.local import LocalStore
-
-__all__ = [
-    "Conflict",
-    "CredentialStore",
-    "Database",
-    "Invalid",
-    "LocalStore",
-    "NotFound",
-    "PermissionDenied",
-    "StoreError",
-    "Unavailable",
-    "default_url",
-]
+Import what you need from its module (store.local, store.database, ...): this package imports
+nothing itself, so the light modules (errors, models, validation) don't pull in SQLAlchemy.
+"""
