@@ -2,7 +2,7 @@
 
 `python -m bench.app_probe empty` is the baseline: an empty Textual app.
 `python -m bench.app_probe api DB_URL EXPECTED_ROWS` runs the real app deep-linked to the API page
-and is ready once the page's tables hold every credential and the screen has been refreshed.
+and is ready at the first frame of that page with every credential in its tables.
 The parent times from spawning this process to reading the line on READY_FD.
 """
 
@@ -14,7 +14,6 @@ import sys
 READY_FD_ENV = "BENCH_READY_FD"
 SIZE = (120, 40)
 DEEP_LINK = "?settings-modal=open&path=api"
-POLL_S = 0.002
 
 
 def peak_rss_kib() -> int:
@@ -34,56 +33,54 @@ def run_empty() -> None:
     from textual.app import App
 
     class EmptyApp(App):
-        def on_mount(self) -> None:
-            self.call_after_refresh(self.done)
+        _bench_done = False
 
-        def done(self) -> None:
-            signal_ready()
-            self.exit()
+        def _display(self, screen, renderable) -> None:
+            # Its first frame, caught where the API page's is (run_api).
+            super()._display(screen, renderable)
+            if renderable is not None and not self._bench_done:
+                self._bench_done = True
+                signal_ready()
+                self.exit()
 
     EmptyApp().run(headless=True, size=SIZE)
 
 
 def run_api(url: str, expected_rows: int) -> None:
     """What `turris-api --db URL --open LINK` does, with a probe on the app."""
+    from app.startup import pause_gc
+
+    pause_gc()
     from app import cli
     from app.app import TurrisApp
 
     class ProbedApp(TurrisApp):
-        # Textual calls on_mount of every class in the MRO: TurrisApp's own runs too.
-        def on_mount(self) -> None:
-            self._bench_page = None
-            self._bench_timer = self.set_interval(POLL_S, self._check)
+        _bench_done = False
 
-        def _check(self) -> None:
-            # Cheap while waiting (the probe must not slow down what it measures): find the page once,
-            # then read its flag; count rows only once it says it has loaded.
-            if self._bench_page is None:
-                self._bench_page = api_page(self)
-            if self._bench_page is not None and self._bench_page.loaded and rows_shown(self) == expected_rows:
-                self._bench_timer.stop()
-                self.call_after_refresh(self._done)
-
-        def _done(self) -> None:
-            signal_ready()
-            self.exit()
+        def _display(self, screen, renderable) -> None:
+            # Every frame the app produces passes here (headless, it is built but not written):
+            # ready at the first frame of the API page holding every credential. No polling timer,
+            # so the probe costs the app nothing while it starts.
+            super()._display(screen, renderable)
+            if renderable is not None and not self._bench_done and page_complete(screen, expected_rows):
+                self._bench_done = True
+                signal_ready()
+                self.exit()
 
     args = cli.build_parser().parse_args(["--db", url, "--open", DEEP_LINK])
     ProbedApp(cli.open_store(args), open_link=args.open).run(headless=True, size=SIZE)
 
 
-def api_page(app):
-    """The API page, once it is on screen."""
-    from screens.api_page import ApiPage
-
-    pages = app.screen.query(ApiPage)
-    return pages.first() if pages else None
-
-
-def rows_shown(app) -> int:
+def page_complete(screen, expected_rows: int) -> bool:
+    """Whether `screen` shows the API page with its credentials loaded and every one in a table."""
     from textual.widgets import DataTable
 
-    return sum(table.row_count for table in app.screen.query(DataTable))
+    from screens.api_page import ApiPage
+
+    pages = screen.query(ApiPage)
+    if not pages or not pages.first().loaded:
+        return False
+    return sum(table.row_count for table in screen.query(DataTable)) == expected_rows
 
 
 def main(argv: list[str]) -> None:
