@@ -15,6 +15,13 @@ from tests.test_app_common import ADMIN, make_app, make_database, settle, store_
 
 
 @pytest.fixture
+def app_db(sqlite_url):
+    database = make_database(sqlite_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def collector_restored():
     """Whatever a test does to the collector, the rest of the session gets it back as it was."""
     yield
@@ -23,40 +30,31 @@ def collector_restored():
     gc.enable()
 
 
-async def test_the_collector_resumes_once_the_api_page_is_painted(sqlite_url, collector_restored):
-    db = make_database(sqlite_url)
-    try:
-        startup.pause_gc()  # as `turris-api` does before importing the app
-        assert not gc.isenabled()
-        app = make_app(store_as(db, ADMIN))
-        async with app.run_test(size=(160, 40)) as pilot:
-            await settle(pilot)
-            assert app.screen.query("ApiPage")  # the deep link's page is up
-            assert gc.isenabled()
-            assert gc.get_freeze_count() > 0  # what start-up built is out of later collections
-    finally:
-        db.dispose()
+async def test_the_collector_resumes_once_the_api_page_is_painted(app_db, collector_restored):
+    startup.pause_gc()  # as `turris-api` does before importing the app
+    assert not gc.isenabled()
+    app = make_app(store_as(app_db, ADMIN))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.query("ApiPage")  # the deep link's page is up
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what start-up built is out of later collections
 
 
-async def test_the_collector_resumes_even_when_the_store_cannot_answer(sqlite_url, collector_restored, monkeypatch):
+async def test_the_collector_resumes_even_when_the_store_cannot_answer(app_db, collector_restored, monkeypatch):
     monkeypatch.setattr("app.app.START_UP_GC_PAUSE_MAX_S", 0.2)
-    db = make_database(sqlite_url)
-    store = store_as(db, ADMIN)
-    db.dispose()
+    store = store_as(app_db, ADMIN)
 
     def unreachable():
         raise OSError("no route to the store")
 
     monkeypatch.setattr(store, "me", unreachable)
-    try:
-        startup.pause_gc()
-        app = make_app(store)
-        async with app.run_test(size=(160, 40)) as pilot:
-            await settle(pilot)
-            await pilot.pause(0.4)
-            assert gc.isenabled()
-    finally:
-        db.dispose()
+    startup.pause_gc()
+    app = make_app(store)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.4)
+        assert gc.isenabled()
 
 
 def test_resume_does_nothing_unless_start_up_paused_it(collector_restored):
@@ -66,19 +64,15 @@ def test_resume_does_nothing_unless_start_up_paused_it(collector_restored):
     assert gc.get_freeze_count() == 0
 
 
-def test_a_listing_leaves_the_collector_as_it_found_it(sqlite_url, collector_restored):
-    db = make_database(sqlite_url)
-    try:
-        store = LocalStore(db, ADMIN)
-        store.create_client(ClientDraft(name="Warehouse sync"))
-        assert gc.isenabled()
-        assert [c.name for c in store.list_clients()] == ["Warehouse sync"]
-        assert gc.isenabled()
-        gc.disable()
-        assert len(store.list_clients()) == 1
-        assert not gc.isenabled()
-    finally:
-        db.dispose()
+def test_a_listing_leaves_the_collector_as_it_found_it(app_db, collector_restored):
+    store = LocalStore(app_db, ADMIN)
+    store.create_client(ClientDraft(name="Warehouse sync"))
+    assert gc.isenabled()
+    assert [c.name for c in store.list_clients()] == ["Warehouse sync"]
+    assert gc.isenabled()
+    gc.disable()
+    assert len(store.list_clients()) == 1
+    assert not gc.isenabled()
 
 
 def test_the_cli_and_the_domain_modules_do_not_load_sqlalchemy():
