@@ -88,8 +88,9 @@ def test_deep_link_opens_the_api_page_in_a_real_terminal(tmp_path, terminal):
     assert secret not in shown
 
     terminal.keys("a")
-    shown = terminal.wait_for("Client Name *")  # the Add API Client slide-over
-    assert "Allowed Origins" in shown and "No Allowed Origins" in shown
+    terminal.wait_for("Client Name *")  # the Add API Client slide-over, sliding in (200 ms)
+    shown = terminal.wait_for("No Allowed Origins")  # its right edge on screen: the slide has ended
+    assert "Client Name *" in shown and "Allowed Origins" in shown and "No Allowed Origins" in shown
     terminal.keys("Escape")
     terminal.keys("Escape")  # the slide-over closes, then the Settings modal
     shown = terminal.wait_for("Open Settings")
