@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -51,6 +52,11 @@ class Database:
         # SQLite has one writer at a time, and a writer that finds it busy sleeps in growing steps:
         # many concurrent writers in one process spend most of their time asleep. They queue here instead.
         self._write_turn = threading.RLock() if self.is_sqlite else None
+        # A file SQLite store gives each thread its own lookup connection (`fetch_one`); an
+        # in-memory one cannot, each connection would see a database of its own.
+        self._lookups: _ThreadLookups | None = (
+            _ThreadLookups() if isinstance(self.engine.pool, sa.pool.QueuePool) and self.is_sqlite else None
+        )
         if migrate:
             self.migrate()
 
@@ -107,11 +113,13 @@ class Database:
         """Run a prepared single-row read on the driver's own cursor: the row as a named tuple, or None.
 
         Driver errors become SQLAlchemy's (then store errors, through `guard`), and a connection
-        found dead is dropped from the pool, as SQLAlchemy's own execution path would do.
+        found dead is dropped, as SQLAlchemy's own execution path would do.
         """
         dialect = self.engine.dialect
         driver_error = dialect.loaded_dbapi.Error
         with self.guard():
+            if self._lookups is not None:
+                return self._fetch_one_on_this_thread(query, params, driver_error)
             try:
                 raw = self.engine.raw_connection()
             except driver_error as err:  # (re)connecting failed: unlike Engine.connect, not wrapped
@@ -132,6 +140,24 @@ class Database:
                 if cursor is not None:
                     cursor.close()
                 raw.close()  # back to the pool, which ends any transaction the driver opened
+        return None if found is None else query.row(found)
+
+    def _fetch_one_on_this_thread(self, query: PreparedLookup, params: Mapping[str, object], driver_error):
+        """SQLite: the lookup on this thread's own autocommit connection, so each read is its own
+        transaction and sees every committed change. Skipping the pool's checkout and return
+        (and its rollback) halves a verification's cost (bench/, issue 6)."""
+        lookups = self._lookups
+        conn = lookups.connection
+        try:
+            if conn is None:
+                conn = lookups.open(self.engine)
+            cursor = conn.execute(query.sql, query.arguments(params))
+            found = cursor.fetchone()
+            cursor.close()
+        except driver_error as err:
+            lookups.drop()  # a connection that failed once is not trusted again
+            raise DBAPIError.instance(query.sql, None, err, driver_error, hide_parameters=True,
+                                      dialect=self.engine.dialect) from err
         return None if found is None else query.row(found)
 
     def prepare(self, stmt: sa.Select) -> PreparedLookup:
@@ -158,7 +184,49 @@ class Database:
             self._write_turn.release()
 
     def dispose(self) -> None:
+        if self._lookups is not None:
+            self._lookups.close_all()
         self.engine.dispose()
+
+
+class _LookupConnection:
+    """A DBAPI connection a thread keeps for itself; its owner (a thread-local) drops it with the thread."""
+
+    __slots__ = ("dbapi", "__weakref__")
+
+    def __init__(self, dbapi) -> None:
+        self.dbapi = dbapi
+
+    def __del__(self) -> None:
+        self.dbapi.close()
+
+
+class _ThreadLookups:
+    """Each thread's own lookup connection, made by the engine (so with its PRAGMAs), then detached
+    from the pool: a pool slot held for a thread's life would starve the requests that need one."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._every: weakref.WeakSet[_LookupConnection] = weakref.WeakSet()  # for dispose()
+
+    @property
+    def connection(self):
+        held = getattr(self._local, "held", None)
+        return None if held is None else held.dbapi
+
+    def open(self, engine: Engine):
+        raw = engine.raw_connection()
+        raw.detach()
+        held = self._local.held = _LookupConnection(raw.dbapi_connection)
+        self._every.add(held)
+        return held.dbapi
+
+    def drop(self) -> None:
+        self._local.held = None
+
+    def close_all(self) -> None:
+        for held in list(self._every):
+            held.dbapi.close()
 
 
 class PreparedLookup:

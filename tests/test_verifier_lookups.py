@@ -1,0 +1,117 @@
+"""Credential checks read the row fresh on every request. On a file SQLite store each thread keeps
+its own lookup connection: a change is still seen by the very next check, the connections never
+take the pool's slots from the requests that need them, and they are closed with the store."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from store.database import Database
+from store.local import LocalStore
+from store.models import ClientDraft, TokenDraft
+from store.operator import bootstrap
+from store.verify import Verifier
+
+POOL_SLOTS = 50  # SQLITE_POOL_SIZE + max_overflow: more threads than this check at once below
+
+
+def test_a_deleted_token_is_refused_by_the_next_check_on_a_thread_that_checked_it_before(db, admin):
+    token = admin.create_token(TokenDraft(name="Storefront", allowed_ips="127.0.0.1"))
+    verifier = Verifier(db)
+    with ThreadPoolExecutor(max_workers=1) as same_thread:
+        assert same_thread.submit(verifier.verify_restricted_token, token.value).result() is not None
+        admin.update_token(token.token.id, TokenDraft(name="Storefront", allowed_ips="198.51.100.7"),
+                           token.token.version)
+        seen = same_thread.submit(verifier.verify_restricted_token, token.value).result()
+        assert seen.allowed_ips == ("198.51.100.7",)
+
+        admin.delete_token(token.token.id)
+        assert same_thread.submit(verifier.verify_restricted_token, token.value).result() is None
+
+
+def test_checks_on_more_threads_than_the_pool_holds_leave_it_free_for_changes(sqlite_url):
+    db = Database(sqlite_url)
+    try:
+        bootstrap(db)
+        admin = LocalStore(db)
+        token = admin.create_token(TokenDraft(name="Storefront", allowed_ips="127.0.0.1"))
+        verifier = Verifier(db)
+        checked = threading.Barrier(POOL_SLOTS + 11)
+        release = threading.Event()
+        results: list[bool] = []
+
+        def check_and_stay() -> None:
+            results.append(verifier.verify_restricted_token(token.value) is not None)
+            checked.wait(timeout=30)
+            release.wait(timeout=30)  # the thread, and whatever it holds, lives on
+
+        threads = [threading.Thread(target=check_and_stay) for _ in range(POOL_SLOTS + 10)]
+        for thread in threads:
+            thread.start()
+        try:
+            checked.wait(timeout=30)
+            assert results == [True] * len(threads)
+            assert db.engine.pool.checkedout() == 0
+            assert admin.create_client(ClientDraft(name="Made while every thread holds its lookup")).secret
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join(timeout=30)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counting open files needs /proc (Linux)")
+def test_lookup_connections_close_when_their_thread_ends_and_when_the_store_is_disposed(sqlite_url):
+    path = str(Path(sa.engine.make_url(sqlite_url).database).resolve())
+    db = Database(sqlite_url)
+    bootstrap(db)
+    admin = LocalStore(db)
+    token = admin.create_token(TokenDraft(name="Storefront", allowed_ips="127.0.0.1"))
+    verifier = Verifier(db)
+
+    def check() -> None:
+        assert verifier.verify_restricted_token(token.value) is not None
+
+    ended = threading.Thread(target=check)  # its first check also records the use, through the pool
+    ended.start()
+    ended.join()
+    db.engine.dispose()  # closes the pool's connections: what is left open is a lookup's
+    gc.collect()
+    assert _open_handles(path) == 0
+
+    release = threading.Event()
+    alive = [threading.Thread(target=lambda: (check(), release.wait(30))) for _ in range(3)]
+    for thread in alive:
+        thread.start()
+    try:
+        for _ in range(200):
+            if _open_handles(path) >= 3:
+                break
+            threading.Event().wait(0.01)
+        assert _open_handles(path) >= 3
+        db.dispose()
+        assert _open_handles(path) == 0
+    finally:
+        release.set()
+        for thread in alive:
+            thread.join(timeout=30)
+
+
+def _open_handles(path: str) -> int:
+    """This process's open descriptors on the database file itself (not its -wal or -shm)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == path:
+                count += 1
+        except OSError:
+            pass
+    return count
