@@ -9,7 +9,7 @@ each hash, so raising them later only needs `needs_rehash` on the next successfu
 from __future__ import annotations
 
 import hashlib
-import hmac
+import re
 import secrets
 from functools import cache
 
@@ -21,6 +21,8 @@ CLIENT_SECRET_PREFIX = "trs_cs_"  # noqa: S105 (a public prefix, not a secret)
 RESTRICTED_TOKEN_PREFIX = "trs_rat_"  # noqa: S105
 MEMBER_TOKEN_PREFIX = "trs_mat_"  # noqa: S105
 LOCATOR_HEX = 16  # 64-bit public locator inside a token: one indexed lookup, then one hash check
+
+_LOCATOR_AND_SECRET = re.compile(rf"([0-9a-f]{{{LOCATOR_HEX}}})_(.+)", re.DOTALL)
 
 HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 
@@ -46,11 +48,8 @@ def locator_of(token: str, prefix: str) -> str | None:
     """The public locator inside a presented token, or None if it is not of that shape."""
     if not token.startswith(prefix):
         return None
-    rest = token[len(prefix) :]
-    locator, sep, secret = rest[:LOCATOR_HEX], rest[LOCATOR_HEX : LOCATOR_HEX + 1], rest[LOCATOR_HEX + 1 :]
-    if sep != "_" or not secret or any(c not in "0123456789abcdef" for c in locator) or len(locator) != LOCATOR_HEX:
-        return None
-    return locator
+    found = _LOCATOR_AND_SECRET.fullmatch(token, len(prefix))
+    return None if found is None else found.group(1)
 
 
 def hash_secret(secret: str) -> str:
@@ -75,8 +74,9 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 def keyed_digest(key: bytes, value: str) -> str:
-    """A digest for cache keys: the token itself is never kept."""
-    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    """A digest for cache keys: the token itself is never kept. BLAKE2b's keyed mode is a MAC
+    (RFC 7693) at half the cost of HMAC-SHA256, on the path of every bearer request."""
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=key, digest_size=32).hexdigest()
 
 
 def last4(value: str) -> str:
