@@ -16,7 +16,7 @@ from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from store.errors import Invalid, StoreError
-from store.interface import CredentialStore
+from store.listing import Listing, fetch_listing
 from store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
 from widgets.add_new import AddNewMenu
 from widgets.forms import ClientForm, CredentialForm, TokenForm
@@ -31,16 +31,6 @@ BANNER_TEXT = (
 )
 NO_PERMISSION = "Read only: you do not have the permission to manage API credentials."
 GENERIC_FAILURE = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
-
-
-Listing = tuple[list[ApiClient], list[RestrictedToken]]
-
-
-def fetch_listing(store: CredentialStore, me: Me) -> Listing:
-    """What the API page shows for `me` (a store call: run it in a worker)."""
-    if not me.can_view:
-        return [], []
-    return store.list_clients(), store.list_tokens()
 
 
 def client_lock_reason(me: Me) -> str:

@@ -11,7 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from screens.api_page import ApiPage, Listing
+from screens.api_page import ApiPage
+from store.listing import Listing
 from store.models import Me
 from widgets.footer import Footer
 from widgets.status_line import StatusLine
