@@ -142,6 +142,9 @@ class LocalStore:
         self.description = db.description
         self._member_id = self._resolve_member(member)
 
+    def close(self) -> None:
+        self.db.dispose()
+
     # --- who ---------------------------------------------------------------
 
     def _resolve_member(self, member: str | int | None) -> int:

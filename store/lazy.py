@@ -1,0 +1,90 @@
+"""A store opened on first use, so the app can paint before the store's libraries are even imported."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from store.interface import CredentialStore
+from store.models import (
+    ApiClient,
+    AuditEvent,
+    ClientDraft,
+    CreatedClient,
+    CreatedToken,
+    Me,
+    Member,
+    RestrictedToken,
+    TokenDraft,
+)
+
+
+class LazyStore:
+    """A CredentialStore that opens the real one (`opener`) on its first call, from whichever
+    worker thread makes it. A failed open raises the store's error and is tried again on the next call."""
+
+    def __init__(self, opener: Callable[[], CredentialStore], description: str) -> None:
+        self._opener = opener
+        self._store: CredentialStore | None = None
+        self._lock = threading.Lock()
+        self.description = description  # until open: what the command line named
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def open(self) -> CredentialStore:
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._opener()
+                    self.description = self._store.description
+                store = self._store
+        return store
+
+    def me(self) -> Me:
+        return self.open().me()
+
+    def list_clients(self) -> list[ApiClient]:
+        return self.open().list_clients()
+
+    def get_client(self, ref: str | int) -> ApiClient:
+        return self.open().get_client(ref)
+
+    def create_client(self, draft: ClientDraft) -> CreatedClient:
+        return self.open().create_client(draft)
+
+    def update_client(self, ref: str | int, draft: ClientDraft, version: int) -> ApiClient:
+        return self.open().update_client(ref, draft, version)
+
+    def delete_client(self, ref: str | int) -> None:
+        self.open().delete_client(ref)
+
+    def list_tokens(self) -> list[RestrictedToken]:
+        return self.open().list_tokens()
+
+    def get_token(self, ref: str | int) -> RestrictedToken:
+        return self.open().get_token(ref)
+
+    def create_token(self, draft: TokenDraft) -> CreatedToken:
+        return self.open().create_token(draft)
+
+    def update_token(self, ref: str | int, draft: TokenDraft, version: int) -> RestrictedToken:
+        return self.open().update_token(ref, draft, version)
+
+    def delete_token(self, ref: str | int) -> None:
+        self.open().delete_token(ref)
+
+    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
+        return self.open().audit_events(limit)
+
+    def list_members(self) -> list[Member]:
+        return self.open().list_members()
+
+    def add_member(self, email: str, role: str, can_manage_credentials: bool, display_name: str = "") -> Member:
+        return self.open().add_member(email, role, can_manage_credentials, display_name)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
