@@ -17,12 +17,14 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.config import Links
+from app.first_read import FirstRead
 from app.startup import resume_gc
-from screens.api_page import Listing, fetch_listing
 from screens.main import MainScreen
 from screens.settings import PAGES, SettingsModal
 from store.errors import StoreError
 from store.interface import CredentialStore
+from store.lazy import LazyStore
+from store.listing import Listing, fetch_listing
 from store.models import Me
 
 STYLES = Path(__file__).resolve().parent.parent / "styles.tcss"
@@ -87,9 +89,11 @@ class TurrisApp(App[None]):
         links: Links | None = None,
         opener: Callable[[str], bool] | None = platform_opener,
         clipboard: Callable[[str], bool] | None = local_clipboard,
+        first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        self._first_read = first_read
         self.links = links or Links.from_env()
         self.me: Me | None = None
         self._open_link = open_link
@@ -108,6 +112,9 @@ class TurrisApp(App[None]):
 
     @work(thread=True, exclusive=True, group="store-read", exit_on_error=False, name="me")
     def load_me(self) -> None:
+        first, self._first_read = self._first_read, None
+        if first is not None and self._shown_first_read(first):
+            return
         me = self.store.me()
         listing = None
         link = self._open_link
@@ -119,6 +126,17 @@ class TurrisApp(App[None]):
             except StoreError:
                 listing = None
         self.call_from_thread(self._me_loaded, me, listing)
+
+    def _shown_first_read(self, first: FirstRead) -> bool:
+        """Show what the start-up child read, if it read it (in the `me` worker)."""
+        found = first.result()
+        if found is not None:
+            description, me, listing = found
+            if isinstance(self.store, LazyStore) and not self.store.is_open:
+                self.store.description = description
+            self.call_from_thread(self._me_loaded, me, listing)
+        first.reap()
+        return found is not None
 
     def _me_loaded(self, me: Me, listing: Listing | None = None) -> None:
         self.me = me
@@ -143,6 +161,16 @@ class TurrisApp(App[None]):
             else:
                 self.open_settings(page, listing if page == "api" else None)
         self.call_after_refresh(resume_gc)  # the first screen with content is painted
+        if isinstance(self.store, LazyStore) and not self.store.is_open:
+            self.call_after_refresh(self._open_store)  # so the first change does not wait for it
+
+    @work(thread=True, group="store-open", exit_on_error=False, name="store-open")
+    def _open_store(self) -> None:
+        """Open the store painted from a first read; a failure here is reported by the next store call."""
+        try:
+            self.store.open()
+        except StoreError:
+            pass
 
     def _main_screen(self) -> MainScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
@@ -258,6 +286,6 @@ class TurrisApp(App[None]):
         self._clipboard = ""
 
 
-def run_app(store: CredentialStore, open_link: str | None = None) -> None:
+def run_app(store: CredentialStore, open_link: str | None = None, first_read: FirstRead | None = None) -> None:
     """Run the app until the user quits."""
-    TurrisApp(store, open_link=open_link).run()
+    TurrisApp(store, open_link=open_link, first_read=first_read).run()

@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store import validation
 from store.errors import Invalid, StoreError
 from store.interface import CredentialStore
 from store.models import ApiClient, ClientDraft, CreatedClient, CreatedToken, RestrictedToken, TokenDraft
+
+if TYPE_CHECKING:
+    from app.first_read import FirstRead
 
 EXIT_UNEXPECTED = 1
 LOCAL_ONLY = "works on a local database only (drop --remote and use --db)"
@@ -129,15 +132,42 @@ def open_database(args: argparse.Namespace):
 
 
 def open_store(args: argparse.Namespace) -> CredentialStore:
-    if args.remote:
-        from store.remote import RemoteStore
+    return store_opener(args)[0]()
 
+
+def start_store(args: argparse.Namespace) -> tuple[CredentialStore, FirstRead | None]:
+    """The app's store, opened on first use, and (where a second core is free) a child already
+    reading the first screen. Call it before importing the app: the child is forked from here."""
+    from app import first_read
+    from store.lazy import LazyStore
+
+    opener, description = store_opener(args)
+    return LazyStore(opener, description), first_read.start(opener, with_listing=args.open is not None)
+
+
+def store_opener(args: argparse.Namespace) -> tuple[Callable[[], CredentialStore], str]:
+    """Check the store arguments now (asking for a member token if needed); open the store later.
+
+    Returns the opener and what to call the store until it is open.
+    """
+    if args.remote:
         if args.as_email or args.db:
             raise UsageError("--remote acts as the member whose token you give; drop --as and --db")
-        return RemoteStore(args.remote, member_token())
-    from store.local import LocalStore
+        token = member_token()
 
-    return LocalStore(open_database(args), args.as_email)
+        def open_remote() -> CredentialStore:
+            from store.remote import RemoteStore
+
+            return RemoteStore(args.remote, token)
+
+        return open_remote, f"remote {args.remote}"
+
+    def open_local() -> CredentialStore:
+        from store.local import LocalStore
+
+        return LocalStore(open_database(args), args.as_email)
+
+    return open_local, "local store"  # not the URL: a PostgreSQL one may carry a password
 
 
 def member_token() -> str:
@@ -359,9 +389,10 @@ def run(args: argparse.Namespace) -> int:
         from app.startup import pause_gc
 
         pause_gc()  # before the app's imports: the app resumes it once painted
+        store, reader = start_store(args)
         from app.app import run_app
 
-        run_app(open_store(args), open_link=args.open)
+        run_app(store, open_link=args.open, first_read=reader)
         return 0
     if args.command == "serve":
         local_only(args)

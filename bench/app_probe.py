@@ -47,11 +47,14 @@ def run_empty() -> None:
 
 
 def run_api(url: str, expected_rows: int) -> None:
-    """What `turris-api --db URL --open LINK` does, with a probe on the app."""
+    """What `turris-api --db URL --open LINK` does (cli.run), with a probe on the app."""
     from app.startup import pause_gc
 
     pause_gc()
     from app import cli
+
+    args = cli.build_parser().parse_args(["--db", url, "--open", DEEP_LINK])
+    store, reader = cli.start_store(args)
     from app.app import TurrisApp
 
     class ProbedApp(TurrisApp):
@@ -67,8 +70,7 @@ def run_api(url: str, expected_rows: int) -> None:
                 signal_ready()
                 self.exit()
 
-    args = cli.build_parser().parse_args(["--db", url, "--open", DEEP_LINK])
-    ProbedApp(cli.open_store(args), open_link=args.open).run(headless=True, size=SIZE)
+    ProbedApp(store, open_link=args.open, first_read=reader).run(headless=True, size=SIZE)
 
 
 def page_complete(screen, expected_rows: int) -> bool:

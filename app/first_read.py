@@ -1,0 +1,88 @@
+"""The first screen's data, read by a forked child while this process imports the UI.
+
+Opening the store (importing SQLAlchemy, the schema check, who we are) and importing Textual are
+each about 0.2 s of CPU, and one process runs them one after the other. Where a second core is
+free, a child forked before either opens the store exactly as the app would, reads who we are
+(and, for a deep link to the API page, its credentials) and hands them over a pipe, while this
+process imports the UI; the app paints them and opens its own store in the background. If the
+child fails in any way, the app reads for itself, as it does without a child, and says what failed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+from collections.abc import Callable
+from typing import NoReturn
+
+from store.interface import CredentialStore
+from store.listing import Listing, fetch_listing
+from store.models import Me
+
+PIPE_BYTES = 1 << 20  # a listing of 1,000 API Clients is ~230 KB: one write, one read
+FirstScreen = tuple[str, Me, Listing | None]  # the store's description, who we are, the API page's listing
+
+
+class FirstRead:
+    """A running child's answer. `result()` blocks until it is written (call it from a worker);
+    `reap()` then waits for the child to be gone, which takes a while for a process of its size."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self._pid = pid
+        self._fd = fd
+
+    def result(self) -> FirstScreen | None:
+        chunks = []
+        try:
+            while chunk := os.read(self._fd, PIPE_BYTES):
+                chunks.append(chunk)
+        finally:
+            os.close(self._fd)
+        try:  # the child writes only a whole answer; anything else is a child that failed
+            return pickle.loads(b"".join(chunks))  # noqa: S301 (our own child, over a pipe only we hold)
+        except Exception:
+            return None
+
+    def reap(self) -> None:
+        os.waitpid(self._pid, 0)
+
+
+def start(opener: Callable[[], CredentialStore], *, with_listing: bool) -> FirstRead | None:
+    """Fork the reader; None where this machine cannot fork or has one core to run both on."""
+    if not hasattr(os, "fork") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    read_fd, write_fd = os.pipe()
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        try:
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:  # above this system's pipe-max-size: the default size works, in more rounds
+            pass
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _read_first_screen(opener, with_listing, write_fd)
+    os.close(write_fd)
+    return FirstRead(pid, read_fd)
+
+
+def _read_first_screen(opener: Callable[[], CredentialStore], with_listing: bool, fd: int) -> NoReturn:
+    code = 1
+    try:
+        quiet = os.open(os.devnull, os.O_RDWR)  # the terminal belongs to the app
+        for stream in (0, 1, 2):
+            os.dup2(quiet, stream)
+        store = opener()
+        try:
+            me = store.me()
+            listing = fetch_listing(store, me) if with_listing and me.organization.api_access else None
+            payload = pickle.dumps((store.description, me, listing), protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            store.close()
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(payload)
+        code = 0
+    except BaseException:  # noqa: S110 (any failure: the app reads for itself and reports it)
+        pass
+    finally:
+        os._exit(code)
