@@ -192,10 +192,11 @@ class Database:
 class _LookupConnection:
     """A DBAPI connection a thread keeps for itself; its owner (a thread-local) drops it with the thread."""
 
-    __slots__ = ("dbapi", "__weakref__")
+    __slots__ = ("dbapi", "generation", "__weakref__")
 
-    def __init__(self, dbapi) -> None:
+    def __init__(self, dbapi, generation: int) -> None:
         self.dbapi = dbapi
+        self.generation = generation
 
     def __del__(self) -> None:
         self.dbapi.close()
@@ -207,17 +208,18 @@ class _ThreadLookups:
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._every: weakref.WeakSet[_LookupConnection] = weakref.WeakSet()  # for dispose()
+        self._every: weakref.WeakSet[_LookupConnection] = weakref.WeakSet()  # for close_all()
+        self._generation = 0  # close_all() moves it on: a thread's older connection is closed, not reused
 
     @property
     def connection(self):
         held = getattr(self._local, "held", None)
-        return None if held is None else held.dbapi
+        return None if held is None or held.generation != self._generation else held.dbapi
 
     def open(self, engine: Engine):
         raw = engine.raw_connection()
         raw.detach()
-        held = self._local.held = _LookupConnection(raw.dbapi_connection)
+        held = self._local.held = _LookupConnection(raw.dbapi_connection, self._generation)
         self._every.add(held)
         return held.dbapi
 
@@ -225,6 +227,9 @@ class _ThreadLookups:
         self._local.held = None
 
     def close_all(self) -> None:
+        """Close every thread's connection; a thread's next lookup opens a new one (as after
+        Engine.dispose, the store stays usable)."""
+        self._generation += 1
         for held in list(self._every):
             held.dbapi.close()
 

@@ -68,6 +68,18 @@ def test_checks_on_more_threads_than_the_pool_holds_leave_it_free_for_changes(sq
         db.dispose()
 
 
+def test_a_thread_checks_again_after_the_store_was_disposed(sqlite_url):
+    db = Database(sqlite_url)
+    bootstrap(db)
+    token = LocalStore(db).create_token(TokenDraft(name="Storefront", allowed_ips="127.0.0.1"))
+    verifier = Verifier(db)
+    with ThreadPoolExecutor(max_workers=1) as same_thread:
+        assert same_thread.submit(verifier.verify_restricted_token, token.value).result() is not None
+        db.dispose()  # closes this thread's lookup connection too; the store stays usable, as after Engine.dispose
+        assert same_thread.submit(verifier.verify_restricted_token, token.value).result() is not None
+    db.dispose()
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counting open files needs /proc (Linux)")
 def test_lookup_connections_close_when_their_thread_ends_and_when_the_store_is_disposed(sqlite_url):
     path = str(Path(sa.engine.make_url(sqlite_url).database).resolve())
