@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from store.errors import Conflict, Unavailable
+from store.errors import Conflict, Invalid, Unavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 5.0
@@ -46,8 +46,16 @@ class Database:
 
     def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
         self.url = url or default_url()
-        self.description = describe(self.url)
-        self.engine = _create_engine(self.url)
+        try:
+            self.description = describe(self.url)
+            self.engine = _create_engine(self.url)
+        # Not the URL itself in these messages: a PostgreSQL one may carry a password.
+        except sa.exc.NoSuchModuleError as err:
+            raise Invalid("db", "The store URL names a database driver that is not installed; "
+                          "for PostgreSQL use postgresql+psycopg://user@host/dbname.") from err
+        except (sa.exc.ArgumentError, ValueError) as err:
+            raise Invalid("db", "The store URL is not a database URL; expected e.g. sqlite:///path/to/store.db "
+                          "or postgresql+psycopg://user@host/dbname.") from err
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         # SQLite has one writer at a time, and a writer that finds it busy sleeps in growing steps:
         # many concurrent writers in one process spend most of their time asleep. They queue here instead.
@@ -277,7 +285,11 @@ def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):  # URI form: no dir
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise Unavailable(f"Cannot create the store's folder {folder}: {err.strerror or err}.") from err
         # A file database keeps a connection per worker thread (anyio's default is 40): under load, an
         # undersized pool opens and closes a connection (and its PRAGMAs) for every request.
         file_db = parsed.get_dialect().get_pool_class(parsed) is sa.pool.QueuePool  # not an in-memory one

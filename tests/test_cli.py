@@ -79,12 +79,19 @@ def test_token_lifecycle_with_json(cli):
         (["token", "delete", "99", "--yes"], 4, "No Restricted Access Token"),
         (["audit", "--limit", "0"], 2, "Limit 0"),
         (["--as", "nobody@example.com", "client", "list"], 4, "No member"),
+        (["--db", "warehouse.db", "client", "list"], 2, "The store URL is not a database URL"),
+        (["--db", "postgresql+psycopg://loader:hunter2@db:notaport/turris", "client", "list"], 2,
+         "The store URL is not a database URL"),
+        (["--db", "mysql+nosuchdriver://db/turris", "client", "list"], 2, "a database driver that is not installed"),
+        (["--db", "sqlite:////proc/no-such-dir/store.db", "client", "list"], 1,
+         "Cannot create the store's folder /proc/no-such-dir"),
     ],
 )
 def test_exit_codes_and_one_clear_line(cli, argv, code, says):
     got, out, err = cli(*argv)
     assert got == code
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert "hunter2" not in err  # a URL's password never reaches the terminal
 
 
 def test_roles_from_the_shell(cli):
