@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
+import sys
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -48,9 +49,15 @@ class FirstRead:
         os.waitpid(self._pid, 0)
 
 
+def available() -> bool:
+    """Linux with a second core for this process. Elsewhere the app reads for itself: macOS
+    frameworks are not fork-safe, Windows cannot fork, and on one core the child only competes."""
+    return sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) >= 2
+
+
 def start(opener: Callable[[], CredentialStore], *, with_listing: bool) -> FirstRead | None:
-    """Fork the reader; None where this machine cannot fork or has one core to run both on."""
-    if not hasattr(os, "fork") or len(os.sched_getaffinity(0)) < 2:
+    """Fork the reader; None where it is not `available()`."""
+    if not available():
         return None
     read_fd, write_fd = os.pipe()
     if hasattr(fcntl, "F_SETPIPE_SZ"):

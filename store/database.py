@@ -153,7 +153,7 @@ class Database:
     def _fetch_one_on_this_thread(self, query: PreparedLookup, params: Mapping[str, object], driver_error):
         """SQLite: the lookup on this thread's own autocommit connection, so each read is its own
         transaction and sees every committed change. Skipping the pool's checkout and return
-        (and its rollback) halves a verification's cost (bench/, issue 6)."""
+        (and its rollback) halves the lookup's cost (bench/, issue 6)."""
         lookups = self._lookups
         conn = lookups.connection
         try:

@@ -99,16 +99,20 @@ def test_lookup_connections_close_when_their_thread_ends_and_when_the_store_is_d
     gc.collect()
     assert _open_handles(path) == 0
 
+    checked = threading.Barrier(4)
     release = threading.Event()
-    alive = [threading.Thread(target=lambda: (check(), release.wait(30))) for _ in range(3)]
+
+    def check_and_stay() -> None:
+        check()
+        checked.wait(timeout=30)
+        release.wait(timeout=30)
+
+    alive = [threading.Thread(target=check_and_stay) for _ in range(3)]
     for thread in alive:
         thread.start()
     try:
-        for _ in range(200):
-            if _open_handles(path) >= 3:
-                break
-            threading.Event().wait(0.01)
-        assert _open_handles(path) >= 3
+        checked.wait(timeout=30)  # every thread has checked, and holds its connection
+        assert _open_handles(path) == 3
         db.dispose()
         assert _open_handles(path) == 0
     finally:
