@@ -128,15 +128,20 @@ class TurrisApp(App[None]):
         self.call_from_thread(self._me_loaded, me, listing)
 
     def _shown_first_read(self, first: FirstRead) -> bool:
-        """Show what the start-up child read, if it read it (in the `me` worker)."""
-        found = first.result()
-        if found is not None:
-            description, me, listing = found
-            if isinstance(self.store, LazyStore) and not self.store.is_open:
-                self.store.description = description
-            self.call_from_thread(self._me_loaded, me, listing)
-        first.reap()
-        return found is not None
+        """Show what the start-up child read, if it read it (in the `me` worker); its store error
+        fails this worker as the worker's own read would have."""
+        try:
+            found = first.result()
+            if isinstance(found, StoreError):
+                raise found
+            if found is not None:
+                description, me, listing = found
+                if isinstance(self.store, LazyStore) and not self.store.is_open:
+                    self.store.description = description
+                self.call_from_thread(self._me_loaded, me, listing)
+            return found is not None
+        finally:
+            first.reap()
 
     def _me_loaded(self, me: Me, listing: Listing | None = None) -> None:
         self.me = me

@@ -142,7 +142,9 @@ def start_store(args: argparse.Namespace) -> tuple[CredentialStore, FirstRead | 
     from store.lazy import LazyStore
 
     opener, description = store_opener(args)
-    return LazyStore(opener, description), first_read.start(opener, with_listing=args.open is not None)
+    # The child's gain is importing SQLAlchemy beside Textual; a remote store does not need it.
+    reader = None if args.remote else first_read.start(opener, with_listing=args.open is not None)
+    return LazyStore(opener, description), reader
 
 
 def store_opener(args: argparse.Namespace) -> tuple[Callable[[], CredentialStore], str]:

@@ -11,7 +11,7 @@ import pytest
 
 from app import first_read
 from app.cli import build_parser, start_store, store_opener
-from store.errors import Unavailable
+from store.errors import Invalid, NotFound, Unavailable
 from store.lazy import LazyStore
 from store.local import LocalStore
 from store.models import ClientDraft, TokenDraft
@@ -51,13 +51,56 @@ def test_without_a_deep_link_the_child_reads_only_who_we_are(db, admin):
 
 
 @can_fork
-def test_a_child_whose_store_fails_hands_over_nothing():
-    def unreachable() -> LocalStore:
-        raise Unavailable("The credential store cannot be reached. Try again in a moment.")
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Unavailable("The credential store cannot be reached. Try again in a moment."),
+        NotFound('No member "nobody@example.com" in this store.'),
+        Invalid("db", "The store URL is not a database URL."),
+    ],
+    ids=lambda err: type(err).__name__,
+)
+def test_a_child_whose_store_fails_hands_over_that_error(failure):
+    def failing() -> LocalStore:
+        raise failure
 
-    reader = first_read.start(unreachable, with_listing=True)
+    reader = first_read.start(failing, with_listing=True)
+    handed = reader.result()
+    reader.reap()
+    assert type(handed) is type(failure) and str(handed) == str(failure)
+    assert getattr(handed, "field", None) == getattr(failure, "field", None)
+
+
+@can_fork
+def test_a_child_that_fails_otherwise_hands_over_nothing():
+    def broken() -> LocalStore:
+        raise RuntimeError("not a store error")
+
+    reader = first_read.start(broken, with_listing=True)
     assert reader.result() is None
     reader.reap()
+
+
+async def test_a_store_down_at_start_says_so_and_r_connects_once_it_is_back(db, admin):
+    """The child's error is the app's: no second wait on the store, and `r` retries through the app's own store."""
+    from app.app import TurrisApp
+    from screens.main import MainScreen
+
+    down = Unavailable("The credential store cannot be reached. Try again in a moment.")
+    opener, description = store_opener(build_parser().parse_args(["--db", db.url]))
+    store = LazyStore(opener, description)
+    app = TurrisApp(store, first_read=_Answered(down), opener=None, clipboard=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: "not connected" in app.status, "the status line saying so")
+        assert not store.is_open
+        assert [n.message for n in app._notifications] == [str(down)]
+        assert "Could not reach the credential store. Press r to try again." in screen_text(app)
+
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("r")
+        await until(pilot, lambda: app.me is not None, "signing in")
+        assert store.is_open and app.me == admin.me()
+        assert f"Signed in as {app.me.member.email}" in screen_text(app)
 
 
 @can_fork
@@ -136,3 +179,10 @@ def test_a_lazy_store_opens_once_for_concurrent_callers_and_retries_a_failed_ope
     for thread in threads:
         thread.join(timeout=30)
     assert len(opened) == 1 and seen == [admin.me()] * 8
+
+
+def test_a_remote_store_starts_without_a_child(monkeypatch):
+    """The child's gain is importing SQLAlchemy beside Textual; the remote client does not need it."""
+    monkeypatch.setenv("TURRIS_MEMBER_TOKEN", "trs_mat_0123456789abcdef_unused")
+    store, reader = start_store(build_parser().parse_args(["--remote", "http://127.0.0.1:9"]))
+    assert reader is None and not store.is_open and store.description == "remote http://127.0.0.1:9"
