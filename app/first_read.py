@@ -120,7 +120,12 @@ def _first_screen(opener: Callable[[], CredentialStore], with_listing: bool) -> 
     store = opener()
     try:
         me = store.me()
-        listing = fetch_listing(store, me) if with_listing and me.organization.api_access else None
+        listing = None
+        if with_listing and me.organization.api_access:
+            try:
+                listing = fetch_listing(store, me)
+            except StoreError:  # as in the app's own read: the page fetches it again and says what failed
+                listing = None
         return store.description, me, listing
     finally:
         store.close()

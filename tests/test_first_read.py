@@ -72,6 +72,20 @@ def test_a_child_whose_store_fails_hands_over_that_error(failure):
 
 
 @can_fork
+def test_a_listing_that_fails_still_hands_over_who_we_are(db, admin):
+    """As the app's own read does: the page then fetches its credentials and says what failed."""
+
+    class ListingDown(LocalStore):
+        def list_clients(self):
+            raise Unavailable("The credential store is busy. Try again in a moment.")
+
+    reader = first_read.start(lambda: ListingDown(db), with_listing=True)
+    description, me, listing = reader.result()
+    reader.reap()
+    assert me == admin.me() and listing is None
+
+
+@can_fork
 def test_a_child_that_fails_otherwise_hands_over_nothing():
     def broken() -> LocalStore:
         raise RuntimeError("not a store error")
