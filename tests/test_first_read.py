@@ -11,6 +11,7 @@ import pytest
 
 from app import first_read
 from app.cli import build_parser, start_store, store_opener
+from store.database import Database
 from store.errors import Invalid, NotFound, Unavailable
 from store.lazy import LazyStore
 from store.local import LocalStore
@@ -79,7 +80,8 @@ def test_a_listing_that_fails_still_hands_over_who_we_are(db, admin):
         def list_clients(self):
             raise Unavailable("The credential store is busy. Try again in a moment.")
 
-    reader = first_read.start(lambda: ListingDown(db), with_listing=True)
+    # Its own Database, as the app's opener makes: a pooled connection must not cross the fork.
+    reader = first_read.start(lambda: ListingDown(Database(db.url)), with_listing=True)
     description, me, listing = reader.result()
     reader.reap()
     assert me == admin.me() and listing is None
