@@ -40,6 +40,13 @@ def make_database(url: str) -> Database:
     return db
 
 
+def app_database(url: str) -> Iterator[Database]:
+    """For a fixture (`yield from app_database(url)`): `make_database`'s store, disposed after the test."""
+    database = make_database(url)
+    yield database
+    database.dispose()
+
+
 def store_as(db: Database, email: str) -> LocalStore:
     store = LocalStore(db, email)
     store.description = "local file store.db"  # the real one names a tmp path; snapshots need a fixed one

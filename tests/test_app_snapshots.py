@@ -14,8 +14,8 @@ from tests.test_app_common import (
     ADMIN,
     MANAGER,
     READER,
+    app_database,
     make_app,
-    make_database,
     open_api,
     settle,
     store_as,
@@ -41,9 +41,7 @@ def fixed_credentials(monkeypatch):
 
 @pytest.fixture
 def db(sqlite_url):
-    database = make_database(sqlite_url)
-    yield database
-    database.dispose()
+    yield from app_database(sqlite_url)
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from tests.test_app_common import (
     MANAGER,
     NO_PLAN,
     READER,
+    app_database,
     make_app,
-    make_database,
     open_api,
     reachable_strings,
     screen_text,
@@ -36,9 +36,7 @@ SIZE = (160, 40)
 
 @pytest.fixture
 def db(sqlite_url):
-    database = make_database(sqlite_url)
-    yield database
-    database.dispose()
+    yield from app_database(sqlite_url)
 
 
 @pytest.fixture

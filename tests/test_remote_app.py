@@ -15,8 +15,8 @@ from tests.server_support import live_server
 from tests.test_app_common import (
     ADMIN,
     READER,
+    app_database,
     make_app,
-    make_database,
     open_api,
     screen_text,
     settle,
@@ -31,9 +31,7 @@ SIZE = (160, 40)
 
 @pytest.fixture
 def db(database_url):
-    database = make_database(database_url)
-    yield database
-    database.dispose()
+    yield from app_database(database_url)
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ import pytest
 from app import startup
 from store.local import LocalStore
 from store.models import ClientDraft
-from tests.test_app_common import ADMIN, make_app, make_database, settle, store_as
+from tests.test_app_common import ADMIN, app_database, make_app, settle, store_as
 
 
 @pytest.fixture
 def app_db(sqlite_url):
-    database = make_database(sqlite_url)
-    yield database
-    database.dispose()
+    yield from app_database(sqlite_url)
 
 
 @pytest.fixture
@@ -76,9 +74,11 @@ def test_a_listing_leaves_the_collector_as_it_found_it(app_db, collector_restore
 
 
 def test_the_cli_and_the_domain_modules_do_not_load_sqlalchemy():
-    """The app's start-up imports these before the UI; SQLAlchemy comes with the store, not with them."""
+    """The app's start-up imports these before the UI and the first-read fork; SQLAlchemy comes with
+    the store, in the child or later, not with them."""
     code = (
-        "import sys, app.cli, store.models, store.errors, store.validation, store.interface; "
+        "import sys, app.cli, app.first_read, store.lazy, store.listing, store.models, store.errors, "
+        "store.validation, store.interface; "
         "print(sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
