@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from importlib.resources import files
 from urllib.parse import parse_qs, urlsplit
 
 from textual import work
@@ -16,18 +16,18 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from app.config import Links
-from app.first_read import FirstRead
-from app.startup import resume_gc
-from screens.main import MainScreen
-from screens.settings import PAGES, SettingsModal
-from store.errors import StoreError
-from store.interface import CredentialStore
-from store.lazy import LazyStore
-from store.listing import Listing, fetch_listing
-from store.models import Me
+from turris_api.app.config import Links
+from turris_api.app.first_read import FirstRead
+from turris_api.app.startup import resume_gc
+from turris_api.screens.main import MainScreen
+from turris_api.screens.settings import PAGES, SettingsModal
+from turris_api.store.errors import StoreError
+from turris_api.store.interface import CredentialStore
+from turris_api.store.lazy import LazyStore
+from turris_api.store.listing import Listing, fetch_listing
+from turris_api.store.models import Me
 
-STYLES = Path(__file__).resolve().parent.parent / "styles.tcss"
+STYLES = str(files("turris_api").joinpath("styles.tcss"))  # package data, so it ships in the wheel
 UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
 START_UP_GC_PAUSE_MAX_S = 3.0  # a slow store must not keep the collector paused for long
 
@@ -251,7 +251,7 @@ class TurrisApp(App[None]):
     # --- outside links --------------------------------------------------------
 
     def open_link(self, title: str, url: str) -> None:
-        from screens.modals import LinkModal
+        from turris_api.screens.modals import LinkModal
 
         opened = self._opener(url) if self._opener is not None else False
         self.push_screen(LinkModal(title, url, opened))

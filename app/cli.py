@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from store import validation
-from store.errors import Invalid, StoreError
-from store.interface import CredentialStore
-from store.models import ApiClient, ClientDraft, CreatedClient, CreatedToken, RestrictedToken, TokenDraft
+from turris_api.store import validation
+from turris_api.store.errors import Invalid, StoreError
+from turris_api.store.interface import CredentialStore
+from turris_api.store.models import ApiClient, ClientDraft, CreatedClient, CreatedToken, RestrictedToken, TokenDraft
 
 if TYPE_CHECKING:
-    from app.first_read import FirstRead
+    from turris_api.app.first_read import FirstRead
 
 EXIT_UNEXPECTED = 1
 LOCAL_ONLY = "works on a local database only (drop --remote and use --db)"
@@ -123,8 +123,8 @@ def build_parser() -> Parser:
 
 
 def open_database(args: argparse.Namespace):
-    from store.database import Database
-    from store.operator import bootstrap
+    from turris_api.store.database import Database
+    from turris_api.store.operator import bootstrap
 
     db = Database(args.db)
     bootstrap(db)
@@ -138,8 +138,8 @@ def open_store(args: argparse.Namespace) -> CredentialStore:
 def start_store(args: argparse.Namespace) -> tuple[CredentialStore, FirstRead | None]:
     """The app's store, opened on first use, and (where a second core is free) a child already
     reading the first screen. Call it before importing the app: the child is forked from here."""
-    from app import first_read
-    from store.lazy import LazyStore
+    from turris_api.app import first_read
+    from turris_api.store.lazy import LazyStore
 
     opener, description = store_opener(args)
     # The child's gain is importing SQLAlchemy beside Textual; a remote store does not need it.
@@ -158,14 +158,14 @@ def store_opener(args: argparse.Namespace) -> tuple[Callable[[], CredentialStore
         token = member_token()
 
         def open_remote() -> CredentialStore:
-            from store.remote import RemoteStore
+            from turris_api.store.remote import RemoteStore
 
             return RemoteStore(args.remote, token)
 
         return open_remote, f"remote {args.remote}"
 
     def open_local() -> CredentialStore:
-        from store.local import LocalStore
+        from turris_api.store.local import LocalStore
 
         return LocalStore(open_database(args), args.as_email)
 
@@ -271,7 +271,7 @@ def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
         emit(args, {"deleted": c.id, "name": c.name}, lambda: print(f"Deleted API Client {c.name!r} ({c.client_id})."))
     elif args.action == "set-status":
         local_only(args)
-        from store.operator import set_client_status
+        from turris_api.store.operator import set_client_status
 
         c = set_client_status(store, args.id, args.status)  # type: ignore[arg-type]
         emit(args, c, lambda: print(f"{c.name!r} is now {c.status}."))
@@ -388,17 +388,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.command is None:
-        from app.startup import pause_gc
+        from turris_api.app.startup import pause_gc
 
         pause_gc()  # before the app's imports: the app resumes it once painted
         store, reader = start_store(args)
-        from app.app import run_app
+        from turris_api.app.app import run_app
 
         run_app(store, open_link=args.open, first_read=reader)
         return 0
     if args.command == "serve":
         local_only(args)
-        from server.run import serve
+        from turris_api.server.run import serve
 
         db = open_database(args)
         db.dispose()
@@ -408,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "keys":
         local_only(args)
-        from server.keys import rotate_signing_key
+        from turris_api.server.keys import rotate_signing_key
 
         kid = rotate_signing_key(open_database(args))
         emit(args, {"kid": kid}, lambda: print(f"New signing key {kid} signs from now on; older keys verify until "
@@ -416,7 +416,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "member" and args.action == "token":
         local_only(args)
-        from store.operator import issue_member_token
+        from turris_api.store.operator import issue_member_token
 
         db = open_database(args)
         token = issue_member_token(db, args.email)
@@ -433,7 +433,7 @@ def run(args: argparse.Namespace) -> int:
         member_command(args, store)
     elif args.command == "org":
         local_only(args)
-        from store.operator import set_api_access
+        from turris_api.store.operator import set_api_access
 
         set_api_access(store, args.api_access == "on")  # type: ignore[arg-type]
         emit(args, {"api_access": args.api_access == "on"}, lambda: print(f"API access is now {args.api_access}."))

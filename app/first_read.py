@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from store.errors import ERRORS_BY_CODE, Invalid, StoreError
-from store.interface import CredentialStore
-from store.listing import Listing, fetch_listing
-from store.models import Me
+from turris_api.store.errors import ERRORS_BY_CODE, Invalid, StoreError
+from turris_api.store.interface import CredentialStore
+from turris_api.store.listing import Listing, fetch_listing
+from turris_api.store.models import Me
 
 PIPE_BYTES = 1 << 20  # a listing of 1,000 API Clients is ~230 KB: one write, one read
 FirstScreen = tuple[str, Me, Listing | None]  # the store's description, who we are, the API page's listing

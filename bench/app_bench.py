@@ -74,7 +74,7 @@ def run(workdir: Path, *, counts: tuple[int, ...], repeats: int, warm_up: bool =
     names = {k: f"App: API page painted, {n:,} API Clients" for k, n in sizes.items()}
     rss_names = {k: f"App: peak RSS, {n:,} API Clients" for k, n in sizes.items()}
     try:
-        import app.app  # noqa: F401
+        import turris_api.app.app  # noqa: F401
     except ImportError as err:
         missing = f"the app is not importable ({err})"
     else:

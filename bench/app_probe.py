@@ -48,14 +48,14 @@ def run_empty() -> None:
 
 def run_api(url: str, expected_rows: int) -> None:
     """What `turris-api --db URL --open LINK` does (cli.run), with a probe on the app."""
-    from app.startup import pause_gc
+    from turris_api.app.startup import pause_gc
 
     pause_gc()
-    from app import cli
+    from turris_api.app import cli
 
     args = cli.build_parser().parse_args(["--db", url, "--open", DEEP_LINK])
     store, reader = cli.start_store(args)
-    from app.app import TurrisApp
+    from turris_api.app.app import TurrisApp
 
     class ProbedApp(TurrisApp):
         _bench_done = False
@@ -77,7 +77,7 @@ def page_complete(screen, expected_rows: int) -> bool:
     """Whether `screen` shows the API page with its credentials loaded and every one in a table."""
     from textual.widgets import DataTable
 
-    from screens.api_page import ApiPage
+    from turris_api.screens.api_page import ApiPage
 
     pages = screen.query(ApiPage)
     if not pages or not pages.first().loaded:

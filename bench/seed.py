@@ -11,11 +11,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from store import crypto
-from store.database import Database
-from store.models import ACTIVE
-from store.operator import bootstrap
-from store.schema import api_clients, members, utcnow
+from turris_api.store import crypto
+from turris_api.store.database import Database
+from turris_api.store.models import ACTIVE
+from turris_api.store.operator import bootstrap
+from turris_api.store.schema import api_clients, members, utcnow
 
 PG_ENV = ("TURRIS_BENCH_DATABASE_URL", "TURRIS_TEST_DATABASE_URL")
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

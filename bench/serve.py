@@ -31,9 +31,9 @@ def add_baselines(app: FastAPI) -> None:
 
 
 def build_app(db_url: str, port: int) -> FastAPI:
-    from server.api import create_app
-    from server.settings import ServiceSettings
-    from store.database import Database
+    from turris_api.server.api import create_app
+    from turris_api.server.settings import ServiceSettings
+    from turris_api.store.database import Database
 
     app = create_app(Database(db_url), ServiceSettings.from_env("127.0.0.1", port))
     add_baselines(app)
@@ -49,7 +49,7 @@ def app_from_environment() -> FastAPI:
 def main(db_url: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from server.run import uvicorn_options
+    from turris_api.server.run import uvicorn_options
 
     options = uvicorn_options("127.0.0.1", port)  # exactly as `turris-api serve` runs it
     if workers == 1:

@@ -17,10 +17,10 @@ import httpx
 from bench import load, seed
 from bench.report import Row, Target, skipped
 from bench.serve import BARE_FORM, BARE_GET
-from store.database import Database
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.schema import api_clients
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.schema import api_clients
 
 TOKEN_TARGET_RPS = 513.0  # Ory Hydra's published client-credentials figure on 2 cores
 PROTECTED_TARGET_RATIO = 0.6
@@ -48,7 +48,7 @@ def run(
 ) -> tuple[list[Row], dict]:
     tools = {"load_generator": load.generator_name(), "connections": connections, "seconds_per_run": seconds}
     try:
-        import server.api  # noqa: F401
+        import turris_api.server.api  # noqa: F401
     except ImportError as err:
         why = f"the service is not importable ({err})"
         return [

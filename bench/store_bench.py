@@ -8,10 +8,10 @@ from pathlib import Path
 
 from bench import seed
 from bench.report import Row, Target, skipped
-from store import crypto
-from store.local import LocalStore
-from store.models import ClientDraft
-from store.schema import api_clients
+from turris_api.store import crypto
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft
+from turris_api.store.schema import api_clients
 
 LIST_TARGET_MS = 100.0
 

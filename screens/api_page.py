@@ -15,14 +15,14 @@ from textual.message import Message
 from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from store.errors import Invalid, StoreError
-from store.listing import Listing, fetch_listing
-from store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
-from widgets.add_new import AddNewMenu
-from widgets.forms import ClientForm, CredentialForm, TokenForm
-from widgets.slide_over import SlideOver
-from widgets.tables import ClientTable, CredentialTable, TokenTable
-from widgets.text import inert
+from turris_api.store.errors import Invalid, StoreError
+from turris_api.store.listing import Listing, fetch_listing
+from turris_api.store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
+from turris_api.widgets.add_new import AddNewMenu
+from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
+from turris_api.widgets.slide_over import SlideOver
+from turris_api.widgets.tables import ClientTable, CredentialTable, TokenTable
+from turris_api.widgets.text import inert
 
 BANNER_TITLE = "Configure your API"
 BANNER_TEXT = (
@@ -294,7 +294,7 @@ class ApiPage(Vertical):
 
     @on(ClientCreated)
     def client_created(self, event: ClientCreated) -> None:
-        from screens.modals import ClientCreatedModal
+        from turris_api.screens.modals import ClientCreatedModal
 
         self.close_form()
         self.reload()
@@ -305,7 +305,7 @@ class ApiPage(Vertical):
 
     @on(TokenCreated)
     def token_created(self, event: TokenCreated) -> None:
-        from screens.modals import TokenCreatedModal
+        from turris_api.screens.modals import TokenCreatedModal
 
         self.close_form()
         self.reload()
@@ -322,7 +322,7 @@ class ApiPage(Vertical):
 
     @on(CredentialForm.DeleteRequested)
     def confirm_delete(self, event: CredentialForm.DeleteRequested) -> None:
-        from screens.modals import ConfirmDelete
+        from turris_api.screens.modals import ConfirmDelete
 
         record = event.form.record
         kind = "API Client" if isinstance(event.form, ClientForm) else "Restricted Access Token"

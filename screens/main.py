@@ -10,8 +10,8 @@ from textual.screen import Screen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from widgets.footer import Footer
-from widgets.status_line import StatusLine
+from turris_api.widgets.footer import Footer
+from turris_api.widgets.status_line import StatusLine
 
 
 class Sidebar(OptionList):

@@ -9,8 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
-from widgets.copyable import CopyableValue
-from widgets.text import inert
+from turris_api.widgets.copyable import CopyableValue
+from turris_api.widgets.text import inert
 
 
 class CreatedModal(ModalScreen[None]):

@@ -11,12 +11,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from screens.api_page import ApiPage
-from store.listing import Listing
-from store.models import Me
-from widgets.footer import Footer
-from widgets.status_line import StatusLine
-from widgets.text import inert
+from turris_api.screens.api_page import ApiPage
+from turris_api.store.listing import Listing
+from turris_api.store.models import Me
+from turris_api.widgets.footer import Footer
+from turris_api.widgets.status_line import StatusLine
+from turris_api.widgets.text import inert
 
 PAGES = {"profile": "Profile", "api": "API"}
 

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
 
-from server.settings import Network
+from turris_api.server.settings import Network
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -13,17 +13,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from server import schemas
-from server.addresses import client_address
-from server.edge import Edge
-from server.keys import ALGORITHM, KeyRing, ensure_signing_key
-from server.oauth import TokenIssuer
-from server.resources import Authenticator, BearerRefused, Principal
-from server.settings import ServiceSettings
-from store.database import Database
-from store.errors import Invalid, StoreError, Unavailable
-from store.local import LocalStore
-from store.verify import NeedsThread, Verifier
+from turris_api.server import schemas
+from turris_api.server.addresses import client_address
+from turris_api.server.edge import Edge
+from turris_api.server.keys import ALGORITHM, KeyRing, ensure_signing_key
+from turris_api.server.oauth import TokenIssuer
+from turris_api.server.resources import Authenticator, BearerRefused, Principal
+from turris_api.server.settings import ServiceSettings
+from turris_api.store.database import Database
+from turris_api.store.errors import Invalid, StoreError, Unavailable
+from turris_api.store.local import LocalStore
+from turris_api.store.verify import NeedsThread, Verifier
 
 log = logging.getLogger("server")
 

@@ -9,7 +9,7 @@ import json
 import logging
 import traceback
 
-from server.settings import ServiceSettings
+from turris_api.server.settings import ServiceSettings
 
 log = logging.getLogger("server")
 

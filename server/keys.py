@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
 
-from store.database import Database
-from store.errors import Unavailable
-from store.schema import signing_keys, utcnow
+from turris_api.store.database import Database
+from turris_api.store.errors import Unavailable
+from turris_api.store.schema import signing_keys, utcnow
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_LIFETIME = 3600  # seconds; the seed's 60-minute JWT

@@ -13,14 +13,14 @@ from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
-from server.addresses import Address
-from server.keys import ALGORITHM, KeyRing
-from server.settings import ServiceSettings
-from server.throttle import TokenThrottle
-from store import validation
-from store.errors import StoreError, Unavailable
-from store.models import VerifiedClient
-from store.verify import Verifier
+from turris_api.server.addresses import Address
+from turris_api.server.keys import ALGORITHM, KeyRing
+from turris_api.server.settings import ServiceSettings
+from turris_api.server.throttle import TokenThrottle
+from turris_api.store import validation
+from turris_api.store.errors import StoreError, Unavailable
+from turris_api.store.models import VerifiedClient
+from turris_api.store.verify import Verifier
 
 FORM = "application/x-www-form-urlencoded"
 CLIENT_ID_MAX = 128

@@ -12,12 +12,12 @@ from functools import lru_cache
 
 import jwt
 
-from server.addresses import Address, client_address
-from server.keys import ALGORITHM, KeyRing
-from server.oauth import origin_allowed
-from server.settings import ServiceSettings
-from store import crypto, validation
-from store.verify import Verifier
+from turris_api.server.addresses import Address, client_address
+from turris_api.server.keys import ALGORITHM, KeyRing
+from turris_api.server.oauth import origin_allowed
+from turris_api.server.settings import ServiceSettings
+from turris_api.store import crypto, validation
+from turris_api.store.verify import Verifier
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
 JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import uvicorn
 from fastapi import FastAPI
 
-from server.api import create_app
-from server.settings import ServiceSettings, parse_networks
-from store.database import Database
+from turris_api.server.api import create_app
+from turris_api.server.settings import ServiceSettings, parse_networks
+from turris_api.store.database import Database
 
 log = logging.getLogger("server")
 WORKER_CONFIG_ENV = "TURRIS_SERVE_CONFIG"  # how `workers > 1` hands the configuration to each process
@@ -49,7 +49,7 @@ def serve(
             {"db_url": db_url, "host": host, "port": port, "trusted_proxies": list(trusted_proxies)}
         )
         Database(db_url).dispose()  # migrate once, before the workers start
-        uvicorn.run("server.run:app_from_environment", factory=True, workers=workers, **options)
+        uvicorn.run("turris_api.server.run:app_from_environment", factory=True, workers=workers, **options)
         return
     app = create_app(Database(db_url), settings)
     uvicorn.run(app, **options)

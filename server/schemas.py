@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store import models
+from turris_api.store import models
 
 VERSION_MAX = 2**31 - 1
 Listish = str | list[str]

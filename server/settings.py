@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from server.keys import ACCESS_TOKEN_LIFETIME
-from store.errors import Invalid
-from store.validation import shown
+from turris_api.server.keys import ACCESS_TOKEN_LIFETIME
+from turris_api.store.errors import Invalid
+from turris_api.store.validation import shown
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

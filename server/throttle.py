@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from server.addresses import Address
+from turris_api.server.addresses import Address
 
 MAX_KEYS = 100_000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from store.models import (
+from turris_api.store.models import (
     ApiClient,
     AuditEvent,
     ClientDraft,

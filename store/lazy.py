@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from store.interface import CredentialStore
-from store.models import (
+from turris_api.store.interface import CredentialStore
+from turris_api.store.models import (
     ApiClient,
     AuditEvent,
     ClientDraft,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from store.interface import CredentialStore
-from store.models import ApiClient, Me, RestrictedToken
+from turris_api.store.interface import CredentialStore
+from turris_api.store.models import ApiClient, Me, RestrictedToken
 
 Listing = tuple[list[ApiClient], list[RestrictedToken]]
 

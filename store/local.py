@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from store import crypto, policy, validation
-from store.database import Database
-from store.errors import Conflict, Invalid, NotFound
-from store.models import (
+from turris_api.store import crypto, policy, validation
+from turris_api.store.database import Database
+from turris_api.store.errors import Conflict, Invalid, NotFound
+from turris_api.store.models import (
     ACTIVE,
     ApiClient,
     AuditEvent,
@@ -29,7 +29,7 @@ from store.models import (
     RestrictedToken,
     TokenDraft,
 )
-from store.schema import (
+from turris_api.store.schema import (
     UTCDateTime,
     api_clients,
     audit_events,
@@ -42,7 +42,7 @@ from store.schema import (
 API_CLIENT = "api_client"
 RESTRICTED_TOKEN = "restricted_token"  # noqa: S105 (a type name)
 AUDIT_LIMIT_MAX = 1000
-ID_DIGITS_MAX = 18  # ids beyond this cannot exist, and would overflow a 64-bit column
+ID_MAX = 2**31 - 1  # ids are sa.Integer: 32 bits on PostgreSQL, so a larger one cannot exist
 
 _CLIENT_COLUMNS = [c for c in api_clients.c if c.name != "secret_hash"]
 _TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "locator")]
@@ -397,7 +397,7 @@ def _ref_key(ref: str | int) -> int | str | None:
     if not text or not text.isprintable():
         return None
     if text.isdigit():
-        return int(text) if text.isascii() and len(text) <= ID_DIGITS_MAX else None
+        return int(text) if text.isascii() and len(text) <= 10 and int(text) <= ID_MAX else None
     return text
 
 

@@ -118,19 +118,19 @@ class Me:
 
     @property
     def can_view(self) -> bool:
-        from store import policy
+        from turris_api.store import policy
 
         return policy.can_view(self)
 
     @property
     def can_manage_clients(self) -> bool:
-        from store import policy
+        from turris_api.store import policy
 
         return policy.can_manage_clients(self)
 
     @property
     def can_manage_tokens(self) -> bool:
-        from store import policy
+        from turris_api.store import policy
 
         return policy.can_manage_tokens(self)
 

@@ -6,12 +6,12 @@ import getpass
 
 import sqlalchemy as sa
 
-from store import crypto, validation
-from store.database import Database
-from store.errors import NotFound
-from store.local import API_CLIENT, LocalStore, _audit
-from store.models import ADMIN, ApiClient
-from store.schema import api_clients, member_tokens, members, organizations, utcnow
+from turris_api.store import crypto, validation
+from turris_api.store.database import Database
+from turris_api.store.errors import NotFound
+from turris_api.store.local import API_CLIENT, LocalStore, _audit
+from turris_api.store.models import ADMIN, ApiClient
+from turris_api.store.schema import api_clients, member_tokens, members, organizations, utcnow
 
 
 def os_user() -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from store.errors import PermissionDenied
-from store.models import ADMIN, DEVELOPER, Me
+from turris_api.store.errors import PermissionDenied
+from turris_api.store.models import ADMIN, DEVELOPER, Me
 
 CLIENT_ROLES = frozenset({ADMIN, DEVELOPER})
 

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
-from store.errors import ERRORS_BY_CODE, Conflict, Invalid, NotFound, PermissionDenied, StoreError, Unavailable
-from store.models import (
+from turris_api.store.errors import ERRORS_BY_CODE, Conflict, Invalid, NotFound, PermissionDenied, StoreError, Unavailable
+from turris_api.store.models import (
     ApiClient,
     AuditEvent,
     ClientDraft,

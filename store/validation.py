@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from store.errors import Invalid
+from turris_api.store.errors import Invalid
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 500

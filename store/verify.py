@@ -16,10 +16,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from store import crypto
-from store.database import Database
-from store.models import ACTIVE, Member, VerifiedClient, VerifiedToken
-from store.schema import api_clients, member_tokens, members, organizations, restricted_tokens, utcnow
+from turris_api.store import crypto
+from turris_api.store.database import Database
+from turris_api.store.models import ACTIVE, Member, VerifiedClient, VerifiedToken
+from turris_api.store.schema import api_clients, member_tokens, members, organizations, restricted_tokens, utcnow
 
 log = logging.getLogger(__name__)
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # last_used_at is written at most once a minute

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from store.database import Database
-from store.local import LocalStore
-from store.operator import bootstrap
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.operator import bootstrap
 
 PG_URL_ENV = "TURRIS_TEST_DATABASE_URL"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -11,12 +11,12 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from server.api import create_app
-from server.run import uvicorn_options
-from server.settings import ServiceSettings
-from store.database import Database
-from store.local import LocalStore
-from store.models import ClientDraft, CreatedClient, CreatedToken, TokenDraft
+from turris_api.server.api import create_app
+from turris_api.server.run import uvicorn_options
+from turris_api.server.settings import ServiceSettings
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, CreatedClient, CreatedToken, TokenDraft
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette nudges towards httpx2; httpx is what we ship

@@ -11,13 +11,13 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from app.app import TurrisApp
-from app.config import Links
-from screens.api_page import ApiPage
-from screens.settings import SettingsModal
-from store.database import Database
-from store.local import LocalStore
-from store.operator import create_organization
+from turris_api.app.app import TurrisApp
+from turris_api.app.config import Links
+from turris_api.screens.api_page import ApiPage
+from turris_api.screens.settings import SettingsModal
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.operator import create_organization
 
 API_LINK = "?settings-modal=open&path=api"
 ORG = "Acme Insurance"

@@ -7,9 +7,6 @@ import itertools
 import pytest
 from textual.widgets import Input
 
-from store import crypto
-from store.models import ClientDraft, TokenDraft
-from store.operator import set_client_status
 from tests.test_app_common import (
     ADMIN,
     MANAGER,
@@ -22,7 +19,10 @@ from tests.test_app_common import (
     type_text,
     until,
 )
-from widgets.tables import ClientTable, TokenTable
+from turris_api.store import crypto
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import set_client_status
+from turris_api.widgets.tables import ClientTable, TokenTable
 
 WIDE = (130, 36)
 
@@ -137,7 +137,7 @@ def test_add_new_dropdown(db, snap_compare):
 
 def test_api_client_created_modal(db, snap_compare):
     async def run(pilot) -> None:
-        from screens.modals import ClientCreatedModal
+        from turris_api.screens.modals import ClientCreatedModal
 
         await open_api(pilot)
         await pilot.press("a")
@@ -152,7 +152,7 @@ def test_api_client_created_modal(db, snap_compare):
 
 def test_token_created_modal(db, snap_compare):
     async def run(pilot) -> None:
-        from screens.modals import TokenCreatedModal
+        from turris_api.screens.modals import TokenCreatedModal
 
         await open_api(pilot)
         await pilot.press("t")

@@ -5,12 +5,6 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Button, DataTable, Input
 
-from screens.api_page import ApiPage
-from screens.main import MainScreen
-from screens.modals import ClientCreatedModal, ConfirmDelete, LinkModal, TokenCreatedModal
-from screens.settings import SettingsModal, SettingsNav
-from store.errors import Unavailable
-from store.models import ClientDraft, TokenDraft
 from tests.test_app_common import (
     ADMIN,
     API_LINK,
@@ -28,8 +22,14 @@ from tests.test_app_common import (
     type_text,
     until,
 )
-from widgets.forms import ClientForm, TokenForm
-from widgets.tables import ClientTable, TokenTable
+from turris_api.screens.api_page import ApiPage
+from turris_api.screens.main import MainScreen
+from turris_api.screens.modals import ClientCreatedModal, ConfirmDelete, LinkModal, TokenCreatedModal
+from turris_api.screens.settings import SettingsModal, SettingsNav
+from turris_api.store.errors import Unavailable
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.widgets.forms import ClientForm, TokenForm
+from turris_api.widgets.tables import ClientTable, TokenTable
 
 SIZE = (160, 40)
 
@@ -382,7 +382,7 @@ async def test_usable_at_80x24(admin):
 
 
 def test_deep_link_parsing():
-    from app.app import settings_page_from_link
+    from turris_api.app.app import settings_page_from_link
 
     assert settings_page_from_link(API_LINK) == "api"
     assert settings_page_from_link("https://x.example/a?settings-modal=open&path=api#f") == "api"
@@ -406,7 +406,7 @@ async def test_command_palette_opens_the_add_form_from_the_home_screen(admin):
 
 
 def test_text_from_outside_is_shown_inert():
-    from widgets.text import inert
+    from turris_api.widgets.text import inert
 
     assert inert("\x1b[31mred\x07").plain == "\\x1b[31mred\\x07"  # no escape sequence reaches the terminal
     assert inert("abc\u202edcba").plain == "abc\\u202edcba"  # a bidi override cannot reorder what follows

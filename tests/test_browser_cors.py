@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from server.api import create_app
-from server.settings import ServiceSettings
-from store.database import Database
-from store.operator import bootstrap
 from tests.server_support import fetch_jwt, live_server, new_client, new_token
+from turris_api.server.api import create_app
+from turris_api.server.settings import ServiceSettings
+from turris_api.store.database import Database
+from turris_api.store.operator import bootstrap
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from app.cli import main
+from turris_api.app.cli import main
 
 
 @pytest.fixture

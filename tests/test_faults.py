@@ -18,25 +18,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Button, Input
 
-import store.database
-from screens.modals import ClientCreatedModal
-from screens.settings import SettingsModal
-from server.api import create_app
-from store.database import Database
-from store.errors import Unavailable
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import bootstrap, issue_member_token
-from store.remote import RemoteStore
-from store.schema import api_clients, audit_events
-from store.verify import Verifier
 from tests.server_support import in_process, live_server
 from tests.support.faulty_http import BAD_GATEWAY, DOWN, ERROR_500, GARBAGE, PASS, SLOW, WRONG_SHAPE, faulty_front
 from tests.support.pg import set_read_only, throwaway_database, upstream_of, via_port
 from tests.support.service import services
 from tests.support.tcp_proxy import tcp_proxy
 from tests.test_app_common import ADMIN, api_page_of, make_app, make_database, screen_text, type_text
-from widgets.tables import ClientTable
+from turris_api.screens.modals import ClientCreatedModal
+from turris_api.screens.settings import SettingsModal
+from turris_api.server.api import create_app
+from turris_api.store import database as store_database
+from turris_api.store.database import Database
+from turris_api.store.errors import Unavailable
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import bootstrap, issue_member_token
+from turris_api.store.remote import RemoteStore
+from turris_api.store.schema import api_clients, audit_events
+from turris_api.store.verify import Verifier
+from turris_api.widgets.tables import ClientTable
 
 DRIVER_TEXT = ("database is locked", "sqlite3", "psycopg", "server closed", "Traceback", "OperationalError", "SELECT", "INSERT")
 
@@ -61,7 +61,7 @@ def assert_retryable(err: Unavailable) -> None:
 @pytest.fixture
 def short_busy_timeout(monkeypatch) -> float:
     """Keep "longer than the busy timeout" short: the behaviour, not the number, is under test."""
-    monkeypatch.setattr(store.database, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(store_database, "SQLITE_BUSY_TIMEOUT_S", 0.3)
     return 0.3
 
 
@@ -239,7 +239,7 @@ def test_postgres_turning_read_only_refuses_writes_cleanly_and_recovers(postgres
 def troubled(request, database_url, monkeypatch, tmp_path):
     """A verifier whose database is in trouble: PostgreSQL unreachable, or SQLite write-locked by
     another process. Yields (verifier, valid client (id, secret), valid token)."""
-    monkeypatch.setattr(store.database, "SQLITE_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(store_database, "SQLITE_BUSY_TIMEOUT_S", 0.05)
     setup = Database(database_url)
     bootstrap(setup)
     made = LocalStore(setup).create_client(ClientDraft(name="real"))

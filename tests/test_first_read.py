@@ -9,15 +9,15 @@ import threading
 
 import pytest
 
-from app import first_read
-from app.cli import build_parser, start_store, store_opener
-from store.database import Database
-from store.errors import Invalid, NotFound, Unavailable
-from store.lazy import LazyStore
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
 from tests.test_app_common import API_LINK, screen_text, until
-from widgets.tables import ClientTable
+from turris_api.app import first_read
+from turris_api.app.cli import build_parser, start_store, store_opener
+from turris_api.store.database import Database
+from turris_api.store.errors import Invalid, NotFound, Unavailable
+from turris_api.store.lazy import LazyStore
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.widgets.tables import ClientTable
 
 can_fork = pytest.mark.skipif(
     not first_read.available(),
@@ -99,8 +99,8 @@ def test_a_child_that_fails_otherwise_hands_over_nothing():
 
 async def test_a_store_down_at_start_says_so_and_r_connects_once_it_is_back(db, admin):
     """The child's error is the app's: no second wait on the store, and `r` retries through the app's own store."""
-    from app.app import TurrisApp
-    from screens.main import MainScreen
+    from turris_api.app.app import TurrisApp
+    from turris_api.screens.main import MainScreen
 
     down = Unavailable("The credential store cannot be reached. Try again in a moment.")
     opener, description = store_opener(build_parser().parse_args(["--db", db.url]))
@@ -121,7 +121,7 @@ async def test_a_store_down_at_start_says_so_and_r_connects_once_it_is_back(db, 
 
 @can_fork
 async def test_the_app_paints_the_childs_read_then_saves_through_its_own_store(db, admin):
-    from app.app import TurrisApp
+    from turris_api.app.app import TurrisApp
 
     admin.create_client(ClientDraft(name="Warehouse sync"))
     args = build_parser().parse_args(["--db", db.url, "--open", API_LINK])

@@ -11,10 +11,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from store.local import LocalStore
-from store.models import ClientDraft
-from store.operator import issue_member_token
 from tests.server_support import bearer, fetch_jwt, in_process
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft
+from turris_api.store.operator import issue_member_token
 
 GRANT = {"grant_type": "client_credentials"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -288,8 +288,8 @@ MARKUP_NAMES = [
 
 
 async def test_names_that_look_like_markup_show_literally_in_the_app_and_the_created_modal(sqlite_url):
-    from screens.modals import ClientCreatedModal
     from tests.test_app_common import ADMIN, make_app, make_database, open_api, screen_text, settle, type_text
+    from turris_api.screens.modals import ClientCreatedModal
 
     db = make_database(sqlite_url)
     store = LocalStore(db, ADMIN)

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from store import crypto
-from store.database import Database
-from store.local import LocalStore
-from store.schema import metadata
-from store.verify import Verifier
+from turris_api.store import crypto
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.schema import metadata
+from turris_api.store.verify import Verifier
 
 
 def test_upgrading_a_first_migration_database_keeps_every_credential(database_url):
@@ -74,7 +74,7 @@ def test_the_known_head_is_alembics_head():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from store.database import MIGRATIONS, SCHEMA_HEAD
+    from turris_api.store.database import MIGRATIONS, SCHEMA_HEAD
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

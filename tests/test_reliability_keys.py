@@ -14,14 +14,14 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-import server.keys
-from server.keys import KEY_RETENTION, ensure_signing_key
-from store.database import Database
-from store.local import LocalStore
-from store.operator import bootstrap
-from store.schema import signing_keys, utcnow
 from tests.server_support import bearer, fetch_jwt, in_process, new_client
 from tests.support.service import TURRIS_API
+from turris_api.server import keys as signing
+from turris_api.server.keys import KEY_RETENTION, ensure_signing_key
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.operator import bootstrap
+from turris_api.store.schema import signing_keys, utcnow
 
 AUDIENCE = "turris-api"
 
@@ -56,7 +56,7 @@ def test_rotation_publishes_first_keeps_the_old_key_until_its_tokens_expired_the
 ):
     # Instances re-read the signing key every SIGNING_KEY_TTL; zero makes "from then on" immediate
     # here without changing what is under test.
-    monkeypatch.setattr(server.keys, "SIGNING_KEY_TTL", 0.0)
+    monkeypatch.setattr(signing, "SIGNING_KEY_TTL", 0.0)
     made = new_client(LocalStore(db))
     first, second = in_process(db), in_process(db)
     old = fetch_jwt(first, made)

@@ -12,12 +12,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from store.database import Database
-from store.local import API_CLIENT, LocalStore
-from store.models import ClientDraft
-from store.operator import bootstrap, issue_member_token
-from store.schema import api_clients, audit_events
 from tests.support.service import services
+from turris_api.store.database import Database
+from turris_api.store.local import API_CLIENT, LocalStore
+from turris_api.store.models import ClientDraft
+from turris_api.store.operator import bootstrap, issue_member_token
+from turris_api.store.schema import api_clients, audit_events
 
 LOAD_THREADS = 4
 

@@ -10,13 +10,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from store.database import Database
-from store.errors import Unavailable
-from store.local import LocalStore
-from store.models import ClientDraft
-from store.operator import bootstrap, issue_member_token
-from store.schema import api_clients, audit_events
 from tests.support.service import services
+from turris_api.store.database import Database
+from turris_api.store.errors import Unavailable
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft
+from turris_api.store.operator import bootstrap, issue_member_token
+from turris_api.store.schema import api_clients, audit_events
 
 ROUNDS = 15
 

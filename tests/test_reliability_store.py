@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from store.database import Database
-from store.errors import Conflict, NotFound
-from store.local import API_CLIENT, RESTRICTED_TOKEN, LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import bootstrap
-from store.schema import api_clients, audit_events
+from turris_api.store.database import Database
+from turris_api.store.errors import Conflict, NotFound
+from turris_api.store.local import API_CLIENT, RESTRICTED_TOKEN, LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import bootstrap
+from turris_api.store.schema import api_clients, audit_events
 
 SEED_CLIENTS = 6
 SEED_TOKENS = 4

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from screens.modals import ClientCreatedModal, TokenCreatedModal
-from screens.settings import SettingsModal
-from server.api import create_app
-from store.local import LocalStore
-from store.models import TokenDraft
-from store.operator import issue_member_token
-from store.remote import RemoteStore
 from tests.server_support import live_server
 from tests.test_app_common import (
     ADMIN,
@@ -23,8 +16,15 @@ from tests.test_app_common import (
     type_text,
     until,
 )
-from widgets.forms import ClientForm, TokenForm
-from widgets.tables import ClientTable, TokenTable
+from turris_api.screens.modals import ClientCreatedModal, TokenCreatedModal
+from turris_api.screens.settings import SettingsModal
+from turris_api.server.api import create_app
+from turris_api.store.local import LocalStore
+from turris_api.store.models import TokenDraft
+from turris_api.store.operator import issue_member_token
+from turris_api.store.remote import RemoteStore
+from turris_api.widgets.forms import ClientForm, TokenForm
+from turris_api.widgets.tables import ClientTable, TokenTable
 
 SIZE = (160, 40)
 

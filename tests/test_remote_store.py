@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from server.api import create_app
-from store.database import Database
-from store.errors import Invalid, PermissionDenied, StoreError, Unavailable
-from store.models import ClientDraft
-from store.operator import bootstrap, issue_member_token
-from store.remote import RemoteStore
 from tests.server_support import TestClient, in_process, live_server
+from turris_api.server.api import create_app
+from turris_api.store.database import Database
+from turris_api.store.errors import Invalid, PermissionDenied, StoreError, Unavailable
+from turris_api.store.models import ClientDraft
+from turris_api.store.operator import bootstrap, issue_member_token
+from turris_api.store.remote import RemoteStore
 
 TOKEN = "trs_mat_0123456789abcdef_" + "s" * 43  # shaped like a member token, never valid
 
@@ -182,6 +182,6 @@ def test_against_a_real_server_over_loopback(db, admin):
 
 
 def _admin_email(db: Database) -> str:
-    from store.local import LocalStore
+    from turris_api.store.local import LocalStore
 
     return LocalStore(db).me().member.email

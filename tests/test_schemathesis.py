@@ -12,13 +12,13 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
-from server.api import create_app
-from server.settings import ServiceSettings
-from store.database import Database
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import bootstrap, issue_member_token
 from tests.server_support import in_process
+from turris_api.server.api import create_app
+from turris_api.server.settings import ServiceSettings
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import bootstrap, issue_member_token
 
 MAX_EXAMPLES = 30
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.cli import main
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.schema import metadata
+from turris_api.app.cli import main
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.schema import metadata
 
 
 def every_stored_value(db) -> str:
@@ -62,7 +62,7 @@ def test_the_raw_sqlite_files_hold_no_secret(tmp_path, monkeypatch, capsys):
 
 
 def test_a_member_of_another_org_never_sees_the_last_four_either(admin, db):
-    from store.operator import create_organization
+    from turris_api.store.operator import create_organization
 
     admin.create_client(ClientDraft("Loader"))
     create_organization(db, "Rival", "boss@rival.example")

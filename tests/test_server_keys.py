@@ -8,13 +8,13 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from server import keys
-from server.api import create_app
-from server.keys import ALGORITHM, rotate_signing_key
-from store.database import Database
-from store.errors import Unavailable
-from store.schema import signing_keys, utcnow
 from tests.server_support import TestClient, bearer, fetch_jwt, new_client
+from turris_api.server import keys
+from turris_api.server.api import create_app
+from turris_api.server.keys import ALGORITHM, rotate_signing_key
+from turris_api.store.database import Database
+from turris_api.store.errors import Unavailable
+from turris_api.store.schema import signing_keys, utcnow
 
 
 def kid_of(token: str) -> str:

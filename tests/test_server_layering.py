@@ -8,8 +8,10 @@ import sys
 
 def test_store_and_server_never_import_the_ui():
     probe = (
-        "import sys, server.api, server.run, server.keys, store.remote, store.local, store.verify\n"
-        "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'screens', 'widgets', 'app'))\n"
+        "UI = ('textual.', 'turris_api.app', 'turris_api.screens', 'turris_api.widgets')\n"
+        "import sys, turris_api.server.api, turris_api.server.run, turris_api.server.keys, turris_api.store.remote, "
+        "turris_api.store.local, turris_api.store.verify\n"
+        "ui = sorted(m for m in sys.modules if m == 'textual' or m.startswith(UI))\n"
         "print(','.join(ui))\n"
     )
     result = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], capture_output=True, text=True, timeout=60)

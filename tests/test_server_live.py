@@ -8,10 +8,10 @@ import httpx
 import jwt
 import pytest
 
-from server.api import create_app
-from server.keys import ALGORITHM
-from server.settings import ServiceSettings, parse_networks
 from tests.server_support import bearer, live_server, new_client, new_token
+from turris_api.server.api import create_app
+from turris_api.server.keys import ALGORITHM
+from turris_api.server.settings import ServiceSettings, parse_networks
 
 
 def oauth2_client(**kwargs):

@@ -8,9 +8,9 @@ import secrets
 import pytest
 from fastapi import Request
 
-from server.api import create_app
-from store.operator import create_organization, issue_member_token
 from tests.server_support import TestClient, bearer, fetch_jwt, new_client
+from turris_api.server.api import create_app
+from turris_api.store.operator import create_organization, issue_member_token
 
 
 @pytest.fixture

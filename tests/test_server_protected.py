@@ -13,12 +13,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from server.api import create_app
-from server.keys import ALGORITHM
-from server.settings import ServiceSettings, parse_networks
-from store.models import TokenDraft
-from store.operator import set_api_access, set_client_status
 from tests.server_support import TestClient, bearer, fetch_jwt, in_process, new_client, new_token
+from turris_api.server.api import create_app
+from turris_api.server.keys import ALGORITHM
+from turris_api.server.settings import ServiceSettings, parse_networks
+from turris_api.store.models import TokenDraft
+from turris_api.store.operator import set_api_access, set_client_status
 
 
 @pytest.fixture
@@ -210,7 +210,7 @@ def test_a_bad_jwt_is_401_invalid_token(app, service, created, token, case):
 
 
 def test_a_token_that_expires_while_remembered_is_refused(service, token, monkeypatch):
-    from server import resources
+    from turris_api.server import resources
 
     assert whoami(service, token).status_code == 200  # verified once, now remembered
     later = time.time() + 3600 + 60
@@ -266,7 +266,7 @@ def test_other_origin_is_403_without_cors_headers(service, token):
 def test_origin_change_applies_on_the_next_request(service, admin, created, token):
     assert whoami(service, token, Origin="https://new.example").status_code == 403
     current = admin.get_client(created.client.id)
-    from store.models import ClientDraft
+    from turris_api.store.models import ClientDraft
 
     admin.update_client(current.id, ClientDraft(name=current.name, allowed_origins="https://new.example"), current.version)
     assert whoami(service, token, Origin="https://new.example").status_code == 200
@@ -390,7 +390,7 @@ def test_restricted_tokens_get_cors_headers_for_any_page(db, admin):
 
 
 def test_member_token_is_not_an_api_credential(db, admin):
-    from store.operator import issue_member_token
+    from turris_api.store.operator import issue_member_token
 
     member_token = issue_member_token(db, admin.me().member.email)
     with in_process(db) as client:

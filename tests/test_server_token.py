@@ -9,12 +9,12 @@ import time
 import jwt
 import pytest
 
-from server.api import create_app
-from server.keys import ALGORITHM
-from server.settings import ServiceSettings
-from store import crypto
-from store.operator import set_api_access, set_client_status
 from tests.server_support import TestClient, in_process, new_client
+from turris_api.server.api import create_app
+from turris_api.server.keys import ALGORITHM
+from turris_api.server.settings import ServiceSettings
+from turris_api.store import crypto
+from turris_api.store.operator import set_api_access, set_client_status
 
 GRANT = {"grant_type": "client_credentials"}
 

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from app import startup
-from store.local import LocalStore
-from store.models import ClientDraft
 from tests.test_app_common import ADMIN, app_database, make_app, settle, store_as
+from turris_api.app import startup
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ async def test_the_collector_resumes_once_the_api_page_is_painted(app_db, collec
 
 
 async def test_the_collector_resumes_even_when_the_store_cannot_answer(app_db, collector_restored, monkeypatch):
-    monkeypatch.setattr("app.app.START_UP_GC_PAUSE_MAX_S", 0.2)
+    monkeypatch.setattr("turris_api.app.app.START_UP_GC_PAUSE_MAX_S", 0.2)
     store = store_as(app_db, ADMIN)
 
     def unreachable():
@@ -77,8 +77,8 @@ def test_the_cli_and_the_domain_modules_do_not_load_sqlalchemy():
     """The app's start-up imports these before the UI and the first-read fork; SQLAlchemy comes with
     the store, in the child or later, not with them."""
     code = (
-        "import sys, app.cli, app.first_read, store.lazy, store.listing, store.models, store.errors, "
-        "store.validation, store.interface; "
+        "import sys, turris_api.app.cli, turris_api.app.first_read, turris_api.store.lazy, turris_api.store.listing, "
+        "turris_api.store.models, turris_api.store.errors, turris_api.store.validation, turris_api.store.interface; "
         "print(sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from store.errors import Conflict, Invalid, NotFound, PermissionDenied
-from store.interface import CredentialStore
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import create_organization, issue_member_token, set_api_access
-from store.remote import RemoteStore
 from tests.server_support import in_process
+from turris_api.store.errors import Conflict, Invalid, NotFound, PermissionDenied
+from turris_api.store.interface import CredentialStore
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import create_organization, issue_member_token, set_api_access
+from turris_api.store.remote import RemoteStore
 
 
 @pytest.fixture(params=["local", "remote"])

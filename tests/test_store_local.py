@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher, Type
 
-from store import crypto
-from store.errors import Conflict, Invalid, NotFound
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import create_organization, set_api_access, set_client_status
-from store.schema import api_clients, restricted_tokens
-from store.verify import Verifier
+from turris_api.store import crypto
+from turris_api.store.errors import Conflict, Invalid, NotFound
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import create_organization, set_api_access, set_client_status
+from turris_api.store.schema import api_clients, restricted_tokens
+from turris_api.store.verify import Verifier
 
 
 def test_listings_are_sorted_by_name_case_insensitively_and_carry_no_secret(admin):

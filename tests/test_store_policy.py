@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from store.errors import PermissionDenied
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import set_api_access
+from turris_api.store.errors import PermissionDenied
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import set_api_access
 
 ROLES = ["admin", "developer", "member", "billing"]
 

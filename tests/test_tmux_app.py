@@ -4,64 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-TMUX = shutil.which("tmux")
+from tests.support.terminal import NO_TMUX, TMUX, Terminal
+
 TURRIS_API = Path(sys.executable).with_name("turris-api")
 API_LINK = "?settings-modal=open&path=api"
 
-pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux; .ci/run installs it)")
-
-
-class Terminal:
-    """A detached tmux session on a server of its own, so no user's tmux is touched."""
-
-    def __init__(self, socket: str, env: dict[str, str]) -> None:
-        self.socket = socket
-        self.env = env
-
-    def tmux(self, *args: str) -> str:
-        done = subprocess.run([TMUX, "-L", self.socket, *args], env=self.env, capture_output=True, text=True, timeout=10)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def start(self, command: list[str], width: int, height: int) -> None:
-        self.tmux("new-session", "-d", "-s", "app", "-x", str(width), "-y", str(height), shlex.join(command))
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "app")
-
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        shown = ""
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{shown}")
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self.tmux("send-keys", "-t", "app", key)
-            time.sleep(0.15)
-
-    def close(self) -> None:
-        subprocess.run([TMUX, "-L", self.socket, "kill-server"], env=self.env, capture_output=True, timeout=10)
+pytestmark = pytest.mark.skipif(TMUX is None, reason=NO_TMUX)
 
 
 @pytest.fixture
 def terminal(tmp_path):
-    env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-    env.pop("TMUX", None)
-    term = Terminal(f"turris-test-{os.getpid()}-{tmp_path.name}", env)
+    term = Terminal(f"turris-test-{os.getpid()}-{tmp_path.name}")
     yield term
     term.close()
 

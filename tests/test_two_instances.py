@@ -18,12 +18,12 @@ import httpx
 import jwt
 import pytest
 
-from store.database import Database
-from store.local import API_CLIENT, RESTRICTED_TOKEN, LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import bootstrap, issue_member_token, set_client_status
 from tests.support.pg import throwaway_database
 from tests.support.service import ISSUER, ServiceProcess, services
+from turris_api.store.database import Database
+from turris_api.store.local import API_CLIENT, RESTRICTED_TOKEN, LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import bootstrap, issue_member_token, set_client_status
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 AUDIENCE = "turris-api"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store import validation
-from store.errors import Invalid
+from turris_api.store import validation
+from turris_api.store.errors import Invalid
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from store.database import Database
-from store.local import LocalStore
-from store.models import ClientDraft, TokenDraft
-from store.operator import bootstrap
-from store.verify import Verifier
+from turris_api.store.database import Database
+from turris_api.store.local import LocalStore
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.operator import bootstrap
+from turris_api.store.verify import Verifier
 
 POOL_SLOTS = 50  # SQLITE_POOL_SIZE + max_overflow: more threads than this check at once below
 

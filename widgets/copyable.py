@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
-from widgets.text import printable
+from turris_api.widgets.text import printable
 
 
 class CopyableValue(Static, can_focus=True):

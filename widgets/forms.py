@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
-from store.models import ApiClient, ClientDraft, RestrictedToken, TokenDraft
-from widgets.text import inert
+from turris_api.store.models import ApiClient, ClientDraft, RestrictedToken, TokenDraft
+from turris_api.widgets.text import inert
 
 NO_ORIGINS_WARNING = "⚠ No Allowed Origins: requests from any browser origin will be accepted."
 

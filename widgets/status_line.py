@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from widgets.text import inert
+from turris_api.widgets.text import inert
 
 
 class StatusLine(Static):

@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, Row, RowKey
 
-from store.models import ApiClient, RestrictedToken
-from widgets.text import inert, masked
+from turris_api.store.models import ApiClient, RestrictedToken
+from turris_api.widgets.text import inert, masked
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from store.schema import UTCDateTime
+from turris_api.store.schema import UTCDateTime
 
 revision = "0001"
 down_revision = None
