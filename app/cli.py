@@ -6,26 +6,36 @@ Exit codes: 0 ok, 2 bad input, 3 permission denied, 4 not found, 5 conflict, 1 a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import getpass
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from turris_api.store import validation
+from turris_api.store import shapes, validation
 from turris_api.store.errors import Invalid, StoreError
 from turris_api.store.interface import CredentialStore
-from turris_api.store.models import ApiClient, ClientDraft, CreatedClient, CreatedToken, RestrictedToken, TokenDraft
+from turris_api.store.models import (
+    CLIENT_STATUSES,
+    ApiClient,
+    ClientDraft,
+    CreatedClient,
+    CreatedToken,
+    RestrictedToken,
+    TokenDraft,
+)
 
 if TYPE_CHECKING:
     from turris_api.app.first_read import FirstRead
 
 EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
 LOCAL_ONLY = "works on a local database only (drop --remote and use --db)"
+DISTRIBUTION = "turris-api-settings"
+SHELLS = ("bash", "zsh", "fish")
+FORMATS = ("table", "tsv", "json")
 
 
 class UsageError(Invalid):
@@ -40,11 +50,35 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+class VersionAction(argparse.Action):
+    """--version, reading the installed version only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"turris-api {package_version()}")
+        parser.exit(0)
+
+
 def build_parser() -> Parser:
     as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="machine-readable output")
+    as_json.add_argument("--json", action="store_true", help="machine-readable output (errors too, on stderr)")
+    listing = argparse.ArgumentParser(add_help=False, parents=[as_json])
+    listing.add_argument("--format", choices=FORMATS,
+                         help="table on a terminal, else tsv (a header line, then tab-separated rows); --json is json")
 
     parser = Parser(prog="turris-api", description="Turris API Settings: API Clients and Restricted Access Tokens.")
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the store (default: $TURRIS_DB_URL or a local file)")
     parser.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this member of the local store")
     parser.add_argument("--remote", metavar="URL", help="use the credential service at URL (token: $TURRIS_MEMBER_TOKEN)")
@@ -56,7 +90,7 @@ def build_parser() -> Parser:
     p.add_argument("--name", required=True)
     p.add_argument("--description", default="")
     p.add_argument("--origins", default="", help='comma-separated origins, e.g. "https://app.example.com"')
-    client.add_parser("list", parents=[as_json])
+    client.add_parser("list", parents=[listing])
     p = client.add_parser("show", parents=[as_json])
     p.add_argument("id", help="internal id or Client ID")
     p = client.add_parser("update", parents=[as_json])
@@ -64,13 +98,14 @@ def build_parser() -> Parser:
     p.add_argument("--name")
     p.add_argument("--description")
     p.add_argument("--origins")
-    p.add_argument("--version", type=int, help="apply only if still at this version (else exit 5, conflict)")
+    p.add_argument("--if-version", type=int, metavar="V",
+                   help="apply only if still at version V, as show printed it (else exit 5, conflict)")
     p = client.add_parser("delete", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--yes", action="store_true", help="confirm: deletion is immediate and permanent")
     p = client.add_parser("set-status", parents=[as_json], help="operator: enable (active) or disable a client")
     p.add_argument("id")
-    p.add_argument("status")
+    p.add_argument("status", choices=CLIENT_STATUSES, help="active: may get tokens; disabled: may not")
 
     token = commands.add_parser("token", help="Restricted Access Tokens").add_subparsers(
         dest="action", required=True, parser_class=Parser
@@ -78,14 +113,15 @@ def build_parser() -> Parser:
     p = token.add_parser("create", parents=[as_json], help="create a token; prints it once")
     p.add_argument("--name", required=True)
     p.add_argument("--ips", required=True, help='comma-separated IP addresses or CIDR ranges')
-    token.add_parser("list", parents=[as_json])
+    token.add_parser("list", parents=[listing])
     p = token.add_parser("show", parents=[as_json])
     p.add_argument("id")
     p = token.add_parser("update", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--name")
     p.add_argument("--ips")
-    p.add_argument("--version", type=int, help="apply only if still at this version (else exit 5, conflict)")
+    p.add_argument("--if-version", type=int, metavar="V",
+                   help="apply only if still at version V, as show printed it (else exit 5, conflict)")
     p = token.add_parser("delete", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--yes", action="store_true")
@@ -96,7 +132,7 @@ def build_parser() -> Parser:
     p.add_argument("--role", required=True, help="admin, developer, or another role such as member")
     p.add_argument("--can-manage-credentials", action="store_true")
     p.add_argument("--name", default="", help="display name")
-    member.add_parser("list", parents=[as_json])
+    member.add_parser("list", parents=[listing])
     p = member.add_parser("token", parents=[as_json], help="issue a member access token for --remote (shown once)")
     p.add_argument("email")
 
@@ -104,7 +140,7 @@ def build_parser() -> Parser:
     p = org.add_parser("plan", parents=[as_json], help="operator: switch the plan's API access")
     p.add_argument("--api-access", choices=["on", "off"], required=True)
 
-    p = commands.add_parser("audit", parents=[as_json], help="recent credential changes")
+    p = commands.add_parser("audit", parents=[listing], help="recent credential changes")
     p.add_argument("--limit", type=int, default=50)
 
     p = commands.add_parser("serve", help="run the credential service")
@@ -116,6 +152,9 @@ def build_parser() -> Parser:
 
     keys = commands.add_parser("keys", help="JWT signing keys").add_subparsers(dest="action", required=True, parser_class=Parser)
     keys.add_parser("rotate", parents=[as_json], help="a new key signs from now on; the old one verifies until expiry")
+
+    p = commands.add_parser("completion", help="print shell completion code: eval \"$(turris-api completion bash)\"")
+    p.add_argument("shell", choices=SHELLS)
     return parser
 
 
@@ -189,31 +228,55 @@ def local_only(args: argparse.Namespace) -> None:
 # --- output ------------------------------------------------------------------
 
 
-def plain(value: Any) -> Any:
-    """Dataclasses, tuples and datetimes as JSON-ready values."""
-    if dataclasses.is_dataclass(value):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def emit(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(plain(data), indent=2))
+        print(json.dumps(shapes.to_json(data), indent=2))
     else:
         human()
+
+
+def listing_format(args: argparse.Namespace) -> str:
+    if args.json:
+        return "json"
+    return args.format or ("table" if sys.stdout.isatty() else "tsv")
+
+
+def emit_rows(args: argparse.Namespace, data: Any, headers: Sequence[str], rows: Sequence[Sequence[str]],
+              empty: str) -> None:
+    """A listing as JSON, tab-separated values (for scripts) or an aligned table (for people)."""
+    fmt = listing_format(args)
+    if fmt == "json":
+        print(json.dumps(shapes.to_json(data), indent=2))
+    elif fmt == "tsv":
+        for row in (headers, *rows):
+            print("\t".join(printable(str(cell)) for cell in row))
+    elif rows:
+        table(rows, headers)
+    else:
+        print(empty)
+
+
+def printable(value: str) -> str:
+    """User-typed text as the app shows it: invisible and control characters written out."""
+    return validation.printable(value)
+
+
+def mask(last4: str) -> str:
+    """The seed's ••••abcd, or ****abcd where stdout cannot encode the bullet."""
+    try:
+        "•".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return f"****{last4}"
+    return f"••••{last4}"
 
 
 def client_lines(c: ApiClient) -> list[str]:
     return [
         f"id:              {c.id}",
-        f"name:            {c.name}",
-        f"description:     {c.description or '-'}",
+        f"name:            {printable(c.name)}",
+        f"description:     {printable(c.description) or '-'}",
         f"Client ID:       {c.client_id}",
-        f"Client Secret:   ••••{c.secret_last4}",
+        f"Client Secret:   {mask(c.secret_last4)}",
         f"Allowed Origins: {', '.join(c.allowed_origins) or '(any origin)'}",
         f"status:          {c.status}",
         f"version:         {c.version}",
@@ -223,17 +286,18 @@ def client_lines(c: ApiClient) -> list[str]:
 def token_lines(t: RestrictedToken) -> list[str]:
     return [
         f"id:          {t.id}",
-        f"name:        {t.name}",
-        f"Token:       ••••{t.token_last4}",
+        f"name:        {printable(t.name)}",
+        f"Token:       {mask(t.token_last4)}",
         f"Allowed IPs: {', '.join(t.allowed_ips)}",
         f"version:     {t.version}",
     ]
 
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    for row in (headers, *rows):
-        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip())
+    shown = [[printable(str(cell)) for cell in row] for row in (headers, *rows)]
+    widths = [max(len(x) for x in col) for col in zip(*shown, strict=True)]
+    for row in shown:
+        print("  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
 
 
 # --- commands ----------------------------------------------------------------
@@ -242,14 +306,13 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
 def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
     if args.action == "create":
         created = store.create_client(ClientDraft(args.name, args.description, args.origins))
-        emit(args, created_client_json(created), lambda: print_created_client(created))
+        emit(args, shapes.created_client_json(created), lambda: print_created_client(created))
     elif args.action == "list":
         clients = store.list_clients()
-        emit(args, clients, lambda: table(
-            [(str(c.id), c.name, c.client_id, f"••••{c.secret_last4}", ", ".join(c.allowed_origins) or "(any)", c.status)
-             for c in clients],
-            ("ID", "NAME", "CLIENT ID", "SECRET", "ALLOWED ORIGINS", "STATUS"),
-        ) if clients else print("No API Clients yet. Create one: turris-api client create --name NAME"))
+        emit_rows(args, clients, ("ID", "NAME", "CLIENT ID", "SECRET", "ALLOWED ORIGINS", "STATUS"),
+                  [(c.id, c.name, c.client_id, mask(c.secret_last4), ", ".join(c.allowed_origins) or "(any)", c.status)
+                   for c in clients],
+                  "No API Clients yet. Create one: turris-api client create --name NAME")
     elif args.action == "show":
         c = store.get_client(args.id)
         emit(args, c, lambda: print("\n".join(client_lines(c))))
@@ -262,31 +325,29 @@ def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
             description=current.description if args.description is None else args.description,
             allowed_origins=list(current.allowed_origins) if args.origins is None else args.origins,
         )
-        c = store.update_client(current.id, draft, current.version if args.version is None else args.version)
+        c = store.update_client(current.id, draft, current.version if args.if_version is None else args.if_version)
         emit(args, c, lambda: print("Updated.\n" + "\n".join(client_lines(c))))
     elif args.action == "delete":
         require_yes(args, "an API Client")
         c = store.get_client(args.id)
         store.delete_client(c.id)
-        emit(args, {"deleted": c.id, "name": c.name}, lambda: print(f"Deleted API Client {c.name!r} ({c.client_id})."))
+        emit(args, {"deleted": c.id, "name": c.name},
+             lambda: print(f"Deleted API Client '{printable(c.name)}' ({c.client_id})."))
     elif args.action == "set-status":
         local_only(args)
-        from turris_api.store.operator import set_client_status
-
-        c = set_client_status(store, args.id, args.status)  # type: ignore[arg-type]
-        emit(args, c, lambda: print(f"{c.name!r} is now {c.status}."))
+        c = store.set_client_status(args.id, args.status)  # type: ignore[attr-defined] (a LocalStore: local_only)
+        emit(args, c, lambda: print(f"'{printable(c.name)}' is now {c.status}."))
 
 
 def token_command(args: argparse.Namespace, store: CredentialStore) -> None:
     if args.action == "create":
         created = store.create_token(TokenDraft(args.name, args.ips))
-        emit(args, created_token_json(created), lambda: print_created_token(created))
+        emit(args, shapes.created_token_json(created), lambda: print_created_token(created))
     elif args.action == "list":
         tokens = store.list_tokens()
-        emit(args, tokens, lambda: table(
-            [(str(t.id), t.name, f"••••{t.token_last4}", ", ".join(t.allowed_ips)) for t in tokens],
-            ("ID", "NAME", "TOKEN", "ALLOWED IPS"),
-        ) if tokens else print("No Restricted Access Tokens yet. Create one: turris-api token create --name N --ips IP"))
+        emit_rows(args, tokens, ("ID", "NAME", "TOKEN", "ALLOWED IPS"),
+                  [(t.id, t.name, mask(t.token_last4), ", ".join(t.allowed_ips)) for t in tokens],
+                  "No Restricted Access Tokens yet. Create one: turris-api token create --name N --ips IP")
     elif args.action == "show":
         t = store.get_token(args.id)
         emit(args, t, lambda: print("\n".join(token_lines(t))))
@@ -298,13 +359,14 @@ def token_command(args: argparse.Namespace, store: CredentialStore) -> None:
             name=current.name if args.name is None else args.name,
             allowed_ips=list(current.allowed_ips) if args.ips is None else args.ips,
         )
-        t = store.update_token(current.id, draft, current.version if args.version is None else args.version)
+        t = store.update_token(current.id, draft, current.version if args.if_version is None else args.if_version)
         emit(args, t, lambda: print("Updated.\n" + "\n".join(token_lines(t))))
     elif args.action == "delete":
         require_yes(args, "a Restricted Access Token")
         t = store.get_token(args.id)
         store.delete_token(t.id)
-        emit(args, {"deleted": t.id, "name": t.name}, lambda: print(f"Deleted Restricted Access Token {t.name!r}."))
+        emit(args, {"deleted": t.id, "name": t.name},
+             lambda: print(f"Deleted Restricted Access Token '{printable(t.name)}'."))
 
 
 def require_yes(args: argparse.Namespace, kind: str) -> None:
@@ -312,36 +374,9 @@ def require_yes(args: argparse.Namespace, kind: str) -> None:
         raise UsageError(f"deleting {kind} is immediate and permanent: add --yes to confirm")
 
 
-def created_client_json(created: CreatedClient) -> dict[str, Any]:
-    c = created.client
-    return {
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "client_id": c.client_id,
-        "client_secret": created.secret,
-        "secret_last4": c.secret_last4,
-        "allowed_origins": list(c.allowed_origins),
-        "status": c.status,
-        "version": c.version,
-    }
-
-
-def created_token_json(created: CreatedToken) -> dict[str, Any]:
-    t = created.token
-    return {
-        "id": t.id,
-        "name": t.name,
-        "token": created.value,
-        "token_last4": t.token_last4,
-        "allowed_ips": list(t.allowed_ips),
-        "version": t.version,
-    }
-
-
 def print_created_client(created: CreatedClient) -> None:
     c = created.client
-    print(f"API Client Created: {c.name}")
+    print(f"API Client Created: {printable(c.name)}")
     print(f"  Client ID:     {c.client_id}")
     print(f"  Client Secret: {created.secret}")
     print("Store both in your secrets manager now: the Client Secret will never be shown again.")
@@ -350,7 +385,7 @@ def print_created_client(created: CreatedClient) -> None:
 
 
 def print_created_token(created: CreatedToken) -> None:
-    print(f"Restricted Access Token Created: {created.token.name}")
+    print(f"Restricted Access Token Created: {printable(created.token.name)}")
     print(f"  Token: {created.value}")
     print("Store it somewhere safe now: it will never be shown again.")
 
@@ -362,32 +397,63 @@ def member_command(args: argparse.Namespace, store: CredentialStore) -> None:
                                     f"{' with' if m.can_manage_credentials else ' without'} the credential permission."))
     elif args.action == "list":
         found = store.list_members()
-        emit(args, found, lambda: table(
-            [(m.email, m.display_name, m.role, "yes" if m.can_manage_credentials else "no") for m in found],
-            ("EMAIL", "NAME", "ROLE", "MANAGES CREDENTIALS"),
-        ))
+        emit_rows(args, found, ("EMAIL", "NAME", "ROLE", "MANAGES CREDENTIALS"),
+                  [(m.email, m.display_name, m.role, "yes" if m.can_manage_credentials else "no") for m in found],
+                  "No members.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for stream in (sys.stdout, sys.stderr):  # a name a non-UTF-8 terminal cannot encode must not crash the command
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv or "--format=json" in argv or _follows(argv, "--format", "json")
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        complete(parser)
+        args = parser.parse_args(argv)
         return run(args)
     except StoreError as err:
-        print(f"turris-api: {err}", file=sys.stderr)
+        report(err, as_json)
         return err.exit_code
     except KeyboardInterrupt:
-        print("turris-api: interrupted", file=sys.stderr)
+        report(StoreError("interrupted"), as_json, code="interrupted")
         return 130
     except Exception as err:  # never a traceback on the terminal
         if os.environ.get("TURRIS_DEBUG"):
             raise
-        print(f"turris-api: unexpected error ({type(err).__name__}); set TURRIS_DEBUG=1 for details", file=sys.stderr)
+        report(StoreError(f"unexpected error ({type(err).__name__}); set TURRIS_DEBUG=1 for details"), as_json,
+               code="unexpected")
         return EXIT_UNEXPECTED
+
+
+def _follows(argv: Sequence[str], option: str, value: str) -> bool:
+    return any(a == option and b == value for a, b in zip(argv, argv[1:], strict=False))
+
+
+def report(err: StoreError, as_json: bool, code: str | None = None) -> None:
+    """An error on stderr: one line, or under --json {"error": {"code", "message", "field"}}."""
+    if as_json:
+        print(json.dumps({"error": {"code": code or err.code, "message": str(err), "field": getattr(err, "field", None)}}),
+              file=sys.stderr)
+    else:
+        print(f"turris-api: {err}", file=sys.stderr)
+
+
+def complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request, if this run is one (argcomplete's protocol), then exit."""
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError("the app needs a terminal (stdin and stdout are not one); from a script use a "
+                             "subcommand: client, token, member, org, audit, serve, keys, completion")
         from turris_api.app.startup import pause_gc
 
         pause_gc()  # before the app's imports: the app resumes it once painted
@@ -405,6 +471,11 @@ def run(args: argparse.Namespace) -> int:
         if not 1 <= args.workers <= 64:
             raise UsageError(f"--workers {args.workers} must be between 1 and 64")
         serve(db.url, host=args.host, port=args.port, trusted_proxies=args.trusted_proxy, workers=args.workers)
+        return 0
+    if args.command == "completion":
+        import argcomplete
+
+        print(argcomplete.shellcode(["turris-api"], shell=args.shell))
         return 0
     if args.command == "keys":
         local_only(args)
@@ -433,17 +504,14 @@ def run(args: argparse.Namespace) -> int:
         member_command(args, store)
     elif args.command == "org":
         local_only(args)
-        from turris_api.store.operator import set_api_access
-
-        set_api_access(store, args.api_access == "on")  # type: ignore[arg-type]
+        store.set_api_access(args.api_access == "on")  # type: ignore[attr-defined] (a LocalStore: local_only)
         emit(args, {"api_access": args.api_access == "on"}, lambda: print(f"API access is now {args.api_access}."))
     elif args.command == "audit":
         events = store.audit_events(args.limit)
-        emit(args, events, lambda: table(
-            [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.credential_type, str(e.credential_id),
-              e.credential_name) for e in events],
-            ("AT (UTC)", "ACTOR", "ACTION", "TYPE", "ID", "NAME"),
-        ) if events else print("No changes recorded yet."))
+        emit_rows(args, events, ("AT (UTC)", "ACTOR", "ACTION", "TYPE", "ID", "NAME"),
+                  [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.credential_type, e.credential_id,
+                    e.credential_name) for e in events],
+                  "No changes recorded yet.")
     return 0
 
 

@@ -20,6 +20,7 @@ from turris_api.server.keys import ALGORITHM, KeyRing, ensure_signing_key
 from turris_api.server.oauth import TokenIssuer
 from turris_api.server.resources import Authenticator, BearerRefused, Principal
 from turris_api.server.settings import ServiceSettings
+from turris_api.store import shapes
 from turris_api.store.database import Database
 from turris_api.store.errors import Invalid, StoreError, Unavailable
 from turris_api.store.local import LocalStore
@@ -221,7 +222,7 @@ def _management_router(service: Service) -> APIRouter:
     )
     def create_client(draft: schemas.ClientDraftIn, store: Store) -> Response:
         result = store.create_client(draft.draft())
-        out = schemas.CreatedClientOut(client=schemas.ApiClientOut.model_validate(result.client), secret=result.secret)
+        out = schemas.CreatedClientOut.model_validate(shapes.created_client_json(result))
         return created(out.model_dump(mode="json"))
 
     @router.get("/api-clients/{ref}", response_model=schemas.ApiClientOut, summary="One API Client")
@@ -253,7 +254,7 @@ def _management_router(service: Service) -> APIRouter:
     )
     def create_token(draft: schemas.TokenDraftIn, store: Store) -> Response:
         result = store.create_token(draft.draft())
-        out = schemas.CreatedTokenOut(token=schemas.RestrictedTokenOut.model_validate(result.token), value=result.value)
+        out = schemas.CreatedTokenOut.model_validate(shapes.created_token_json(result))
         return created(out.model_dump(mode="json"))
 
     @router.get("/restricted-tokens/{ref}", response_model=schemas.RestrictedTokenOut, summary="One token")

@@ -104,9 +104,10 @@ class ApiClientOut(BaseModel):
     last_used_at: datetime | None = None
 
 
-class CreatedClientOut(BaseModel):
-    client: ApiClientOut
-    secret: str = Field(description="The Client Secret. Shown this once; only its hash is kept.")
+class CreatedClientOut(ApiClientOut):
+    """The API Client's shape plus its secret, in the create answer only."""
+
+    client_secret: str = Field(description="The Client Secret. Shown this once; only its hash is kept.")
 
 
 class RestrictedTokenOut(BaseModel):
@@ -123,9 +124,10 @@ class RestrictedTokenOut(BaseModel):
     last_used_at: datetime | None = None
 
 
-class CreatedTokenOut(BaseModel):
-    token: RestrictedTokenOut
-    value: str = Field(description="The Restricted Access Token. Shown this once; only its hash is kept.")
+class CreatedTokenOut(RestrictedTokenOut):
+    """The token's shape plus its value, in the create answer only."""
+
+    token: str = Field(description="The Restricted Access Token. Shown this once; only its hash is kept.")
 
 
 class AuditEventOut(BaseModel):

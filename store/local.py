@@ -257,6 +257,30 @@ class LocalStore:
             raise NotFound(f"No API Client {validation.shown(str(ref).strip())} in {me.organization.name}.")
         return row
 
+    # --- the support desk's levers: local only, not part of CredentialStore ---------
+
+    def set_client_status(self, ref: str | int, status: str) -> ApiClient:
+        """Enable or disable an API Client ("contact support to have it re-enabled")."""
+        new_status = validation.status(status)
+        with self.db.write() as conn:
+            me = self._me(conn)
+            row = self._client_row(conn, me, ref)
+            conn.execute(
+                api_clients.update()
+                .where(api_clients.c.id == row.id)
+                .values(status=new_status, version=api_clients.c.version + 1, updated_at=utcnow())
+            )
+            _audit(conn, me, "set_status", API_CLIENT, row.id, row.name)
+        return self.get_client(row.id)
+
+    def set_api_access(self, enabled: bool) -> None:
+        """Switch the acting member's organization's plan feature `api_access`."""
+        with self.db.write() as conn:
+            me = self._me(conn)
+            conn.execute(
+                organizations.update().where(organizations.c.id == me.organization.id).values(api_access=bool(enabled))
+            )
+
     # --- Restricted Access Tokens -----------------------------------------
 
     def list_tokens(self) -> list[RestrictedToken]:

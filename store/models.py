@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 ACTIVE = "active"
+DISABLED = "disabled"
+CLIENT_STATUSES = (ACTIVE, DISABLED)  # active may get tokens; disabled may not (the support desk's lever)
 ADMIN = "admin"
 DEVELOPER = "developer"
 

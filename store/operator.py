@@ -1,4 +1,5 @@
-"""What only someone with access to the database itself may do: the support desk's levers."""
+"""Set-up only someone with access to the database itself may do: organizations, their first admin, member
+tokens. The support desk's levers on credentials are LocalStore methods (`set_client_status`, `set_api_access`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import sqlalchemy as sa
 from turris_api.store import crypto, validation
 from turris_api.store.database import Database
 from turris_api.store.errors import NotFound
-from turris_api.store.local import API_CLIENT, LocalStore, _audit
-from turris_api.store.models import ADMIN, ApiClient
-from turris_api.store.schema import api_clients, member_tokens, members, organizations, utcnow
+from turris_api.store.models import ADMIN
+from turris_api.store.schema import member_tokens, members, organizations, utcnow
 
 
 def os_user() -> str:
@@ -53,30 +53,6 @@ def create_organization(db: Database, name: str, admin_email: str, *, api_access
             )
         )
     return org_id
-
-
-def set_client_status(store: LocalStore, ref: str | int, status: str) -> ApiClient:
-    """Enable or disable an API Client ("contact support to have it re-enabled")."""
-    new_status = validation.status(status)
-    with store.db.write() as conn:
-        me = store._me(conn)
-        row = store._client_row(conn, me, ref)
-        conn.execute(
-            api_clients.update()
-            .where(api_clients.c.id == row.id)
-            .values(status=new_status, version=api_clients.c.version + 1, updated_at=utcnow())
-        )
-        _audit(conn, me, "set_status", API_CLIENT, row.id, row.name)
-    return store.get_client(row.id)
-
-
-def set_api_access(store: LocalStore, enabled: bool) -> None:
-    """Switch the acting member's organization's plan feature `api_access`."""
-    with store.db.write() as conn:
-        me = store._me(conn)
-        conn.execute(
-            organizations.update().where(organizations.c.id == me.organization.id).values(api_access=bool(enabled))
-        )
 
 
 def issue_member_token(db: Database, email: str) -> str:

@@ -8,12 +8,13 @@ an answer that is not the service's JSON) becomes `Unavailable` naming the URL, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from turris_api.store import shapes
 from turris_api.store.errors import ERRORS_BY_CODE, Conflict, Invalid, NotFound, PermissionDenied, StoreError, Unavailable
 from turris_api.store.models import (
     ApiClient,
@@ -23,7 +24,6 @@ from turris_api.store.models import (
     CreatedToken,
     Me,
     Member,
-    Organization,
     RestrictedToken,
     TokenDraft,
 )
@@ -146,48 +146,49 @@ class RemoteStore:
     # --- the interface ---------------------------------------------------------
 
     def me(self) -> Me:
-        return self._parse(_me, self._call("GET", "/v1/me"))
+        return self._parse(_of(Me), self._call("GET", "/v1/me"))
 
     def list_clients(self) -> list[ApiClient]:
-        return self._list(_client, self._call("GET", "/v1/api-clients"))
+        return self._list(_of(ApiClient), self._call("GET", "/v1/api-clients"))
 
     def get_client(self, ref: str | int) -> ApiClient:
-        return self._parse(_client, self._call("GET", f"/v1/api-clients/{_ref(ref, 'API Client')}"))
+        return self._parse(_of(ApiClient), self._call("GET", f"/v1/api-clients/{_ref(ref, 'API Client')}"))
 
     def create_client(self, draft: ClientDraft) -> CreatedClient:
         data = self._call("POST", "/v1/api-clients", json=_client_body(draft))
-        return self._parse(lambda d: CreatedClient(client=_client(d["client"]), secret=_text(d["secret"])), data)
+        return self._parse(shapes.created_client_from_json, data)
 
     def update_client(self, ref: str | int, draft: ClientDraft, version: int) -> ApiClient:
         body = {**_client_body(draft), "version": version}
-        return self._parse(_client, self._call("PUT", f"/v1/api-clients/{_ref(ref, 'API Client')}", json=body))
+        return self._parse(_of(ApiClient), self._call("PUT", f"/v1/api-clients/{_ref(ref, 'API Client')}", json=body))
 
     def delete_client(self, ref: str | int) -> None:
         self._call("DELETE", f"/v1/api-clients/{_ref(ref, 'API Client')}")
 
     def list_tokens(self) -> list[RestrictedToken]:
-        return self._list(_token, self._call("GET", "/v1/restricted-tokens"))
+        return self._list(_of(RestrictedToken), self._call("GET", "/v1/restricted-tokens"))
 
     def get_token(self, ref: str | int) -> RestrictedToken:
-        return self._parse(_token, self._call("GET", f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}"))
+        path = f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}"
+        return self._parse(_of(RestrictedToken), self._call("GET", path))
 
     def create_token(self, draft: TokenDraft) -> CreatedToken:
         data = self._call("POST", "/v1/restricted-tokens", json=_token_body(draft))
-        return self._parse(lambda d: CreatedToken(token=_token(d["token"]), value=_text(d["value"])), data)
+        return self._parse(shapes.created_token_from_json, data)
 
     def update_token(self, ref: str | int, draft: TokenDraft, version: int) -> RestrictedToken:
         body = {**_token_body(draft), "version": version}
         path = f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}"
-        return self._parse(_token, self._call("PUT", path, json=body))
+        return self._parse(_of(RestrictedToken), self._call("PUT", path, json=body))
 
     def delete_token(self, ref: str | int) -> None:
         self._call("DELETE", f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}")
 
     def audit_events(self, limit: int = 50) -> list[AuditEvent]:
-        return self._list(_audit, self._call("GET", "/v1/audit-events", params={"limit": limit}))
+        return self._list(_of(AuditEvent), self._call("GET", "/v1/audit-events", params={"limit": limit}))
 
     def list_members(self) -> list[Member]:
-        return self._list(_member, self._call("GET", "/v1/members"))
+        return self._list(_of(Member), self._call("GET", "/v1/members"))
 
     def add_member(self, email: str, role: str, can_manage_credentials: bool, display_name: str = "") -> Member:
         body = {
@@ -196,7 +197,7 @@ class RemoteStore:
             "can_manage_credentials": bool(can_manage_credentials),
             "display_name": display_name,
         }
-        return self._parse(_member, self._call("POST", "/v1/members", json=body))
+        return self._parse(_of(Member), self._call("POST", "/v1/members", json=body))
 
 
 # --- shapes on the wire ----------------------------------------------------------
@@ -229,95 +230,8 @@ def _fail(_data: Any) -> Any:
     raise TypeError("expected a list")
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected text")
-    return value
-
-
-def _when(value: Any) -> datetime:
-    moment = datetime.fromisoformat(_text(value))
-    if moment.tzinfo is None:
-        raise ValueError("naive timestamp")
-    return moment
-
-
-def _maybe_when(value: Any) -> datetime | None:
-    return None if value is None else _when(value)
-
-
-def _int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("expected an integer")
-    return value
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise TypeError("expected a list")
-    return tuple(_text(v) for v in value)
-
-
-def _member(d: dict) -> Member:
-    return Member(
-        id=_int(d["id"]),
-        organization_id=_int(d["organization_id"]),
-        email=_text(d["email"]),
-        display_name=_text(d["display_name"]),
-        role=_text(d["role"]),
-        can_manage_credentials=bool(d["can_manage_credentials"]),
-    )
-
-
-def _me(d: dict) -> Me:
-    org = d["organization"]
-    return Me(
-        member=_member(d["member"]),
-        organization=Organization(id=_int(org["id"]), name=_text(org["name"]), api_access=bool(org["api_access"])),
-    )
-
-
-def _client(d: dict) -> ApiClient:
-    return ApiClient(
-        id=_int(d["id"]),
-        name=_text(d["name"]),
-        description=_text(d["description"]),
-        client_id=_text(d["client_id"]),
-        secret_last4=_text(d["secret_last4"]),
-        allowed_origins=_texts(d["allowed_origins"]),
-        status=_text(d["status"]),
-        created_at=_when(d["created_at"]),
-        created_by=_text(d["created_by"]),
-        updated_at=_when(d["updated_at"]),
-        version=_int(d["version"]),
-        last_used_at=_maybe_when(d.get("last_used_at")),
-    )
-
-
-def _token(d: dict) -> RestrictedToken:
-    return RestrictedToken(
-        id=_int(d["id"]),
-        name=_text(d["name"]),
-        token_last4=_text(d["token_last4"]),
-        allowed_ips=_texts(d["allowed_ips"]),
-        created_at=_when(d["created_at"]),
-        created_by=_text(d["created_by"]),
-        updated_at=_when(d["updated_at"]),
-        version=_int(d["version"]),
-        last_used_at=_maybe_when(d.get("last_used_at")),
-    )
-
-
-def _audit(d: dict) -> AuditEvent:
-    return AuditEvent(
-        id=_int(d["id"]),
-        at=_when(d["at"]),
-        actor=_text(d["actor"]),
-        action=_text(d["action"]),
-        credential_type=_text(d["credential_type"]),
-        credential_id=_int(d["credential_id"]),
-        credential_name=_text(d["credential_name"]),
-    )
+def _of(cls: type[T]) -> Callable[[Any], T]:
+    return partial(shapes.from_json, cls)
 
 
 def _retry_after(response: httpx.Response) -> int:

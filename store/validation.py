@@ -9,14 +9,16 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from turris_api.store.errors import Invalid
+from turris_api.store.models import CLIENT_STATUSES
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 500
 ENTRY_MAX = 255
 # Bidi embeddings, overrides and isolates can make text lie about itself on screen.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+ZWJ = "\u200d"
+EMOJI_MODIFIERS = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))  # skin tones
 DEFAULT_PORTS = {"http": 80, "https": 443}
-STATUS_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 
 
@@ -26,6 +28,31 @@ def shown(value: str, limit: int = 40) -> str:
     if _unsafe(text):
         text = text.encode("unicode_escape").decode("ascii")
     return f'"{text}"'
+
+
+def printable(value: str) -> str:
+    """`value` as the app and the CLI show it: control, bidi and invisible format characters written out
+    as escapes (a `Prod\\u200bLoader` must not look like `ProdLoader`); a zero-width joiner inside an
+    emoji sequence stays, so it renders joined."""
+    if value.isprintable():  # fast path; bidi controls are format characters, so not printable
+        return value
+    return "".join(
+        ch if ch == " " or (ch.isprintable() and ch not in BIDI_CONTROLS) or _joins_emoji(value, i)
+        else ch.encode("unicode_escape").decode("ascii")
+        for i, ch in enumerate(value)
+    )
+
+
+def _joins_emoji(text: str, i: int) -> bool:
+    """A U+200D between two pictographs (skin tones and variation selectors may follow the first)."""
+    if text[i] != ZWJ or i == 0 or i + 1 >= len(text):
+        return False
+    before = text[i - 1]
+    j = i - 1
+    while j > 0 and (before in EMOJI_MODIFIERS or unicodedata.category(before) == "Mn"):
+        j -= 1
+        before = text[j]
+    return unicodedata.category(before) == "So" and unicodedata.category(text[i + 1]) == "So"
 
 
 def _unsafe(text: str) -> bool:
@@ -142,8 +169,8 @@ def ips(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def status(value: str) -> str:
     text = (value or "").strip().lower()
-    if not STATUS_RE.fullmatch(text):
-        raise Invalid("status", f"Status {shown(value)} must be a short word such as active or disabled.", value)
+    if text not in CLIENT_STATUSES:
+        raise Invalid("status", f"Status {shown(value)} is not one of: {', '.join(CLIENT_STATUSES)}.", value)
     return text
 
 

@@ -21,7 +21,6 @@ from tests.test_app_common import (
 )
 from turris_api.store import crypto
 from turris_api.store.models import ClientDraft, TokenDraft
-from turris_api.store.operator import set_client_status
 from turris_api.widgets.tables import ClientTable, TokenTable
 
 WIDE = (130, 36)
@@ -51,7 +50,7 @@ def populated(db):
     admin.create_client(ClientDraft("Data warehouse loader", "", ""))
     admin.create_client(ClientDraft("Partner bridge", "Two origins", "https://a.acme.test, https://b.acme.test:8443"))
     bridge = next(c for c in admin.list_clients() if c.name == "Partner bridge")
-    set_client_status(admin, bridge.id, "disabled")
+    admin.set_client_status(bridge.id, "disabled")
     admin.create_token(TokenDraft("Partner portal", "203.0.113.10, 198.51.100.0/24"))
     admin.create_token(TokenDraft("Kiosk", "192.0.2.7"))
     return db

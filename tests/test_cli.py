@@ -111,13 +111,13 @@ def test_roles_from_the_shell(cli):
 
 def test_a_stale_update_exits_with_conflict_and_changes_nothing(cli):
     created = json.loads(cli("client", "create", "--name", "Loader", "--json")[1])
-    assert cli("client", "update", str(created["id"]), "--description", "first", "--version", "1")[0] == 0
-    code, _, err = cli("client", "update", str(created["id"]), "--description", "second", "--version", "1")
+    assert cli("client", "update", str(created["id"]), "--description", "first", "--if-version", "1")[0] == 0
+    code, _, err = cli("client", "update", str(created["id"]), "--description", "second", "--if-version", "1")
     assert code == 5 and "changed by someone else" in err
     assert json.loads(cli("client", "show", str(created["id"]), "--json")[1])["description"] == "first"
     token = json.loads(cli("token", "create", "--name", "T", "--ips", "10.0.0.1", "--json")[1])
-    assert cli("token", "update", str(token["id"]), "--ips", "10.0.0.2", "--version", "1")[0] == 0
-    assert cli("token", "update", str(token["id"]), "--ips", "10.0.0.3", "--version", "1")[0] == 5
+    assert cli("token", "update", str(token["id"]), "--ips", "10.0.0.2", "--if-version", "1")[0] == 0
+    assert cli("token", "update", str(token["id"]), "--ips", "10.0.0.3", "--if-version", "1")[0] == 5
 
 
 def test_the_console_script_never_shows_a_traceback(tmp_path):

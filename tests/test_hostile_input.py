@@ -98,9 +98,9 @@ def test_odd_but_harmless_names_are_stored_verbatim(service, admin):
         assert made.status_code == 201, made.text
         token = service.post("/v1/restricted-tokens", json={"name": name, "allowed_ips": "127.0.0.1"})
         assert token.status_code == 201, token.text
-        shown = service.get(f"/v1/api-clients/{made.json()['client']['id']}").json()
+        shown = service.get(f"/v1/api-clients/{made.json()['id']}").json()
         assert (shown["name"], shown["description"]) == (name, name)
-        assert service.get(f"/v1/restricted-tokens/{token.json()['token']['id']}").json()["name"] == name
+        assert service.get(f"/v1/restricted-tokens/{token.json()['id']}").json()["name"] == name
     assert sorted(c.name for c in admin.list_clients()) == sorted(VERBATIM_NAMES)
     assert sorted(e.credential_name for e in admin.audit_events(limit=100)) == sorted(VERBATIM_NAMES * 2)
 

@@ -214,7 +214,7 @@ def test_concurrent_cli_updates_from_one_version_apply_once_and_the_rest_exit_5(
     command = [str(Path(sys.executable).with_name("turris-api")), "--db", database_url, "client", "update"]
     procs = [
         subprocess.Popen(
-            [*command, str(seed.id), "--description", f"writer-{i}", "--version", str(seed.version)],
+            [*command, str(seed.id), "--description", f"writer-{i}", "--if-version", str(seed.version)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for i in range(6)

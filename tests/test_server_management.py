@@ -74,8 +74,9 @@ def test_the_secret_is_in_the_create_answer_only(http, as_admin):
     response = http.post("/v1/api-clients", headers=as_admin, json={"name": "Loader", "allowed_origins": []})
     assert response.status_code == 201
     assert response.headers["cache-control"] == "no-store"
-    secret = response.json()["secret"]
-    client_id = response.json()["client"]["client_id"]
+    created = response.json()
+    secret, client_id = created.pop("client_secret"), created["client_id"]
+    assert created == http.get(f"/v1/api-clients/{client_id}", headers=as_admin).json()  # the same shape, less the secret
     for path in ("/v1/api-clients", f"/v1/api-clients/{client_id}", "/v1/audit-events"):
         listing = http.get(path, headers=as_admin)
         assert listing.status_code == 200
@@ -84,7 +85,7 @@ def test_the_secret_is_in_the_create_answer_only(http, as_admin):
 
 
 def test_read_only_member_cannot_create_or_delete_over_the_api(db, admin, http, as_admin):
-    existing = http.post("/v1/api-clients", headers=as_admin, json={"name": "Existing"}).json()["client"]
+    existing = http.post("/v1/api-clients", headers=as_admin, json={"name": "Existing"}).json()
     token = http.post("/v1/restricted-tokens", headers=as_admin, json={"name": "T", "allowed_ips": "10.0.0.1"}).json()
     reader = member_headers(db, admin, "reader@example.com", "member", False)
 
@@ -94,7 +95,7 @@ def test_read_only_member_cannot_create_or_delete_over_the_api(db, admin, http, 
         ("PUT", f"/v1/api-clients/{existing['id']}", {"name": "Renamed", "version": existing["version"]}),
         ("DELETE", f"/v1/api-clients/{existing['id']}", None),
         ("POST", "/v1/restricted-tokens", {"name": "Mine", "allowed_ips": "10.0.0.1"}),
-        ("DELETE", f"/v1/restricted-tokens/{token['token']['id']}", None),
+        ("DELETE", f"/v1/restricted-tokens/{token['id']}", None),
         ("POST", "/v1/members", {"email": "x@example.com", "role": "admin", "can_manage_credentials": True}),
     ]:
         response = http.request(method, path, headers=reader, json=body)
@@ -114,7 +115,7 @@ def test_member_with_the_permission_manages_tokens_but_not_clients(db, admin, ht
 
 
 def test_member_of_another_organization_gets_not_found(db, admin, http, as_admin):
-    mine = http.post("/v1/api-clients", headers=as_admin, json={"name": "Mine"}).json()["client"]
+    mine = http.post("/v1/api-clients", headers=as_admin, json={"name": "Mine"}).json()
     create_organization(db, "Rival Inc", "boss@rival.example")
     rival = bearer(issue_member_token(db, "boss@rival.example"))
     assert http.get("/v1/api-clients", headers=rival).json() == []
@@ -131,7 +132,7 @@ def test_member_of_another_organization_gets_not_found(db, admin, http, as_admin
 
 
 def test_a_stale_version_is_409_and_changes_nothing(http, as_admin):
-    client = http.post("/v1/api-clients", headers=as_admin, json={"name": "Loader"}).json()["client"]
+    client = http.post("/v1/api-clients", headers=as_admin, json={"name": "Loader"}).json()
     path = f"/v1/api-clients/{client['id']}"
     first = http.put(path, headers=as_admin, json={"name": "Loader A", "version": client["version"]})
     second = http.put(path, headers=as_admin, json={"name": "Loader B", "version": client["version"]})

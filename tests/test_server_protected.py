@@ -18,7 +18,6 @@ from turris_api.server.api import create_app
 from turris_api.server.keys import ALGORITHM
 from turris_api.server.settings import ServiceSettings, parse_networks
 from turris_api.store.models import TokenDraft
-from turris_api.store.operator import set_api_access, set_client_status
 
 
 @pytest.fixture
@@ -229,14 +228,14 @@ def test_deleted_client_is_refused_on_the_very_next_request(service, admin, crea
 
 
 def test_disabled_client_is_refused_on_the_very_next_request(service, admin, created, token):
-    set_client_status(admin, created.client.id, "suspended")
+    admin.set_client_status(created.client.id, "suspended")
     assert whoami(service, token).status_code == 401
-    set_client_status(admin, created.client.id, "active")
+    admin.set_client_status(created.client.id, "active")
     assert whoami(service, token).status_code == 200
 
 
 def test_plan_losing_api_access_refuses_jwts(service, admin, token):
-    set_api_access(admin, False)
+    admin.set_api_access(False)
     assert whoami(service, token).status_code == 401
 
 

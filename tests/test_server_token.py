@@ -14,7 +14,6 @@ from turris_api.server.api import create_app
 from turris_api.server.keys import ALGORITHM
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import crypto
-from turris_api.store.operator import set_api_access, set_client_status
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -139,16 +138,16 @@ def test_deleted_client_gets_no_token(service, admin, created):
 
 
 def test_non_active_client_gets_no_token_until_re_enabled(service, admin, created):
-    set_client_status(admin, created.client.id, "disabled")
+    admin.set_client_status(created.client.id, "disabled")
     refused = service.post("/oauth/token", data=GRANT, auth=(created.client.client_id, created.secret))
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
-    set_client_status(admin, created.client.id, "active")
+    admin.set_client_status(created.client.id, "active")
     assert service.post("/oauth/token", data=GRANT, auth=(created.client.client_id, created.secret)).status_code == 200
 
 
 def test_plan_without_api_access_gets_no_token(service, admin, created):
-    set_api_access(admin, False)
+    admin.set_api_access(False)
     response = service.post("/oauth/token", data=GRANT, auth=(created.client.client_id, created.secret))
     assert response.status_code == 401
 

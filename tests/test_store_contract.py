@@ -13,7 +13,7 @@ from turris_api.store.errors import Conflict, Invalid, NotFound, PermissionDenie
 from turris_api.store.interface import CredentialStore
 from turris_api.store.local import LocalStore
 from turris_api.store.models import ClientDraft, TokenDraft
-from turris_api.store.operator import create_organization, issue_member_token, set_api_access
+from turris_api.store.operator import create_organization, issue_member_token
 from turris_api.store.remote import RemoteStore
 
 
@@ -245,7 +245,7 @@ def test_another_organizations_credentials_are_not_found(store, store_for, db):
 
 
 def test_a_plan_without_api_access_sees_nothing(store, admin):
-    set_api_access(admin, False)
+    admin.set_api_access(False)
     assert not store.me().can_view
     with pytest.raises(PermissionDenied):
         store.list_clients()

@@ -12,7 +12,7 @@ from turris_api.store import crypto
 from turris_api.store.errors import Conflict, Invalid, NotFound
 from turris_api.store.local import LocalStore
 from turris_api.store.models import ClientDraft, TokenDraft
-from turris_api.store.operator import create_organization, set_api_access, set_client_status
+from turris_api.store.operator import create_organization
 from turris_api.store.schema import api_clients, restricted_tokens
 from turris_api.store.verify import Verifier
 
@@ -121,12 +121,12 @@ def test_client_verification_fails_closed(admin, db):
     assert verifier.verify_client(client_id, created.secret).client_id == client_id
     assert verifier.verify_client(client_id, created.secret + "x") is None
     assert verifier.verify_client("trs_ci_unknown", created.secret) is None
-    set_client_status(admin, client_id, "disabled")
+    admin.set_client_status(client_id, "disabled")
     assert verifier.verify_client(client_id, created.secret) is None
     assert verifier.active_client(client_id) is None
-    set_client_status(admin, client_id, "active")
+    admin.set_client_status(client_id, "active")
     assert verifier.verify_client(client_id, created.secret) is not None
-    set_api_access(admin, False)
+    admin.set_api_access(False)
     assert verifier.verify_client(client_id, created.secret) is None
 
 

@@ -7,7 +7,6 @@ import pytest
 from turris_api.store.errors import PermissionDenied
 from turris_api.store.local import LocalStore
 from turris_api.store.models import ClientDraft, TokenDraft
-from turris_api.store.operator import set_api_access
 
 ROLES = ["admin", "developer", "member", "billing"]
 
@@ -29,7 +28,7 @@ def test_every_action_is_allowed_or_refused_as_the_seed_says(admin, db, role, pe
     token = admin.create_token(TokenDraft("Existing token", "10.0.0.1")).token
     admin.add_member(f"{role}@example.com", role, permission)
     if not plan:
-        set_api_access(admin, False)
+        admin.set_api_access(False)
     me = LocalStore(db, f"{role}@example.com")
     rules = expected(role, permission, plan)
 

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from rich.text import Text
 
-# Bidi embeddings, overrides and isolates can make text lie about itself on screen.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(value: str) -> str:
-    """`value` with control and bidi characters written out as escapes (\\x1b stays visible, inert)."""
-    if value.isprintable():  # fast path; bidi controls are format characters, so not printable
-        return value
-    return "".join(
-        ch if ch == " " or (ch.isprintable() and ch not in _BIDI and unicodedata.category(ch) != "Cf")
-        else ch.encode("unicode_escape").decode("ascii")
-        for ch in value
-    )
+from turris_api.store.validation import printable
 
 
 def inert(value: str, style: str = "") -> Text:
