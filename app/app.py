@@ -17,19 +17,14 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from turris_api.app.config import Links
-from turris_api.app.first_read import FirstRead
-from turris_api.app.startup import resume_gc
 from turris_api.screens.main import MainScreen
 from turris_api.screens.settings import PAGES, SettingsModal
 from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
-from turris_api.store.lazy import LazyStore
-from turris_api.store.listing import Listing, fetch_listing
 from turris_api.store.models import Me
 
 STYLES = str(files("turris_api").joinpath("styles.tcss"))  # package data, so it ships in the wheel
 UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
-START_UP_GC_PAUSE_MAX_S = 3.0  # a slow store must not keep the collector paused for long
 
 
 def settings_page_from_link(link: str) -> str | None:
@@ -81,6 +76,9 @@ class TurrisApp(App[None]):
     status: reactive[str] = reactive("Connecting…")
     """Which store, as whom: shown on every screen's status line."""
 
+    me: reactive[Me | None] = reactive(None)
+    """Who we are, as the store last said: the one copy every screen and page follows."""
+
     def __init__(
         self,
         store: CredentialStore,
@@ -89,13 +87,10 @@ class TurrisApp(App[None]):
         links: Links | None = None,
         opener: Callable[[str], bool] | None = platform_opener,
         clipboard: Callable[[str], bool] | None = local_clipboard,
-        first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
         self.store = store
-        self._first_read = first_read
         self.links = links or Links.from_env()
-        self.me: Me | None = None
         self._open_link = open_link
         self._opener = opener
         self._local_clipboard = clipboard
@@ -103,7 +98,6 @@ class TurrisApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
         self.load_me()
-        self.set_timer(START_UP_GC_PAUSE_MAX_S, resume_gc)
 
     # --- who we are -----------------------------------------------------------
 
@@ -112,39 +106,23 @@ class TurrisApp(App[None]):
 
     @work(thread=True, exclusive=True, group="store-read", exit_on_error=False, name="me")
     def load_me(self) -> None:
-        first, self._first_read = self._first_read, None
-        if first is not None and self._shown_first_read(first):
-            return
         me = self.store.me()
-        listing = None
-        link = self._open_link
-        if link is not None and settings_page_from_link(link) == "api" and me.organization.api_access:
-            # The deep link opens the API page: fetch its credentials in this same round, so the page
-            # paints once, complete. If that fails, the page fetches them itself and says what went wrong.
-            try:
-                listing = fetch_listing(self.store, me)
-            except StoreError:
-                listing = None
-        self.call_from_thread(self._me_loaded, me, listing)
+        self.call_from_thread(self._me_loaded, me)
 
-    def _shown_first_read(self, first: FirstRead) -> bool:
-        """Show what the start-up child read, if it read it (in the `me` worker); its store error
-        fails this worker as the worker's own read would have."""
-        try:
-            found = first.result()
-            if isinstance(found, StoreError):
-                raise found
-            if found is not None:
-                description, me, listing = found
-                if isinstance(self.store, LazyStore) and not self.store.is_open:
-                    self.store.description = description
-                self.call_from_thread(self._me_loaded, me, listing)
-            return found is not None
-        finally:
-            first.reap()
-
-    def _me_loaded(self, me: Me, listing: Listing | None = None) -> None:
+    def _me_loaded(self, me: Me) -> None:
         self.me = me
+        if self._open_link is not None:
+            link, self._open_link = self._open_link, None
+            page = settings_page_from_link(link)
+            if page is None:
+                self.notify(f"Ignored --open {link!r}: expected ?settings-modal=open&path=api.",
+                            title="Unknown link", severity="warning", markup=False)
+            else:
+                self.open_settings(page)
+
+    def watch_me(self, me: Me | None) -> None:
+        if me is None:
+            return
         member = me.member
         permission = "can manage API credentials" if member.can_manage_credentials else "read only"
         self.status = f"{self.store.description} · {member.email} ({member.role}, {permission}) · {me.organization.name}"
@@ -157,25 +135,6 @@ class TurrisApp(App[None]):
                    if me.organization.api_access else
                    "Your organization's plan does not include API access, so Settings has no API page.")
             )
-        if self._open_link is not None:
-            link, self._open_link = self._open_link, None
-            page = settings_page_from_link(link)
-            if page is None:
-                self.notify(f"Ignored --open {link!r}: expected ?settings-modal=open&path=api.",
-                            title="Unknown link", severity="warning", markup=False)
-            else:
-                self.open_settings(page, listing if page == "api" else None)
-        self.call_after_refresh(resume_gc)  # the first screen with content is painted
-        if isinstance(self.store, LazyStore) and not self.store.is_open:
-            self.call_after_refresh(self._open_store)  # so the first change does not wait for it
-
-    @work(thread=True, group="store-open", exit_on_error=False, name="store-open")
-    def _open_store(self) -> None:
-        """Open the store painted from a first read; a failure here is reported by the next store call."""
-        try:
-            self.store.open()
-        except StoreError:
-            pass
 
     def _main_screen(self) -> MainScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
@@ -201,7 +160,7 @@ class TurrisApp(App[None]):
     def action_open_settings(self, page: str = "profile") -> None:
         self.open_settings(page)
 
-    def open_settings(self, page: str = "profile", listing: Listing | None = None) -> SettingsModal | None:
+    def open_settings(self, page: str = "profile") -> SettingsModal | None:
         if self.me is None:
             self.notify("Still connecting to the credential store…", markup=False)
             return None
@@ -216,7 +175,7 @@ class TurrisApp(App[None]):
             if isinstance(screen, SettingsModal):
                 screen.show_page(page)
                 return screen
-        modal = SettingsModal(self.me, page, listing if page == "api" else None)
+        modal = SettingsModal(page)
         self.push_screen(modal)
         return modal
 
@@ -291,6 +250,6 @@ class TurrisApp(App[None]):
         self._clipboard = ""
 
 
-def run_app(store: CredentialStore, open_link: str | None = None, first_read: FirstRead | None = None) -> None:
+def run_app(store: CredentialStore, open_link: str | None = None) -> None:
     """Run the app until the user quits."""
-    TurrisApp(store, open_link=open_link, first_read=first_read).run()
+    TurrisApp(store, open_link=open_link).run()

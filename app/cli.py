@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from turris_api.store import shapes, validation
 from turris_api.store.errors import Invalid, StoreError
@@ -26,9 +26,6 @@ from turris_api.store.models import (
     RestrictedToken,
     TokenDraft,
 )
-
-if TYPE_CHECKING:
-    from turris_api.app.first_read import FirstRead
 
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -172,18 +169,6 @@ def open_database(args: argparse.Namespace):
 
 def open_store(args: argparse.Namespace) -> CredentialStore:
     return store_opener(args)[0]()
-
-
-def start_store(args: argparse.Namespace) -> tuple[CredentialStore, FirstRead | None]:
-    """The app's store, opened on first use, and (where a second core is free) a child already
-    reading the first screen. Call it before importing the app: the child is forked from here."""
-    from turris_api.app import first_read
-    from turris_api.store.lazy import LazyStore
-
-    opener, description = store_opener(args)
-    # The child's gain is importing SQLAlchemy beside Textual; a remote store does not need it.
-    reader = None if args.remote else first_read.start(opener, with_listing=args.open is not None)
-    return LazyStore(opener, description), reader
 
 
 def store_opener(args: argparse.Namespace) -> tuple[Callable[[], CredentialStore], str]:
@@ -454,13 +439,11 @@ def run(args: argparse.Namespace) -> int:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UsageError("the app needs a terminal (stdin and stdout are not one); from a script use a "
                              "subcommand: client, token, member, org, audit, serve, keys, completion")
-        from turris_api.app.startup import pause_gc
-
-        pause_gc()  # before the app's imports: the app resumes it once painted
-        store, reader = start_store(args)
         from turris_api.app.app import run_app
+        from turris_api.store.lazy import LazyStore
 
-        run_app(store, open_link=args.open, first_read=reader)
+        # Opened by the app's first store call, in a worker: the app paints before the store's libraries load.
+        run_app(LazyStore(*store_opener(args)), open_link=args.open)
         return 0
     if args.command == "serve":
         local_only(args)

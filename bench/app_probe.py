@@ -48,14 +48,12 @@ def run_empty() -> None:
 
 def run_api(url: str, expected_rows: int) -> None:
     """What `turris-api --db URL --open LINK` does (cli.run), with a probe on the app."""
-    from turris_api.app.startup import pause_gc
-
-    pause_gc()
     from turris_api.app import cli
+    from turris_api.app.app import TurrisApp
+    from turris_api.store.lazy import LazyStore
 
     args = cli.build_parser().parse_args(["--db", url, "--open", DEEP_LINK])
-    store, reader = cli.start_store(args)
-    from turris_api.app.app import TurrisApp
+    store = LazyStore(*cli.store_opener(args))
 
     class ProbedApp(TurrisApp):
         _bench_done = False
@@ -70,7 +68,7 @@ def run_api(url: str, expected_rows: int) -> None:
                 signal_ready()
                 self.exit()
 
-    ProbedApp(store, open_link=args.open, first_read=reader).run(headless=True, size=SIZE)
+    ProbedApp(store, open_link=args.open).run(headless=True, size=SIZE)
 
 
 def page_complete(screen, expected_rows: int) -> bool:

@@ -16,7 +16,7 @@ from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from turris_api.store.errors import Invalid, StoreError
-from turris_api.store.listing import Listing, fetch_listing
+from turris_api.store.listing import fetch_listing
 from turris_api.store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
@@ -88,12 +88,14 @@ class ApiPage(Vertical):
         kind: str
         name: str
 
-    def __init__(self, me: Me, listing: Listing | None = None, **kwargs) -> None:
-        """`listing`: credentials already fetched with `me` (the deep link's one round), shown at once."""
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.me = me
         self.loaded = False
-        self._listing = listing
+
+    @property
+    def me(self) -> Me:
+        """Who we are: the app's one copy, which every load refreshes."""
+        return self.app.me
 
     # --- layout -------------------------------------------------------------
 
@@ -119,11 +121,7 @@ class ApiPage(Vertical):
         self.query_one("#clients-section").display = False
         self.query_one("#tokens-section").display = False
         self._show_me()
-        if self._listing is not None:
-            clients, tokens = self._listing
-            self._listing = None
-            self.post_message(self.CredentialsLoaded(self.me, clients, tokens))
-            return
+        self.watch(self.app, "me", lambda _: self._show_me(), init=False)
         self.query_one("#api-empty").loading = True  # the banner and buttons show at once; only the lists wait
         self.reload()
 
@@ -166,9 +164,8 @@ class ApiPage(Vertical):
 
     @on(CredentialsLoaded)
     def show_credentials(self, event: CredentialsLoaded) -> None:
-        self.me = event.me
+        self.app.me = event.me
         self.loaded = True
-        self._show_me()
         self.query_one("#api-empty").loading = False
         clients, tokens = self.query_one(ClientTable), self.query_one(TokenTable)
         clients.show(event.clients)

@@ -12,7 +12,6 @@ from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from turris_api.screens.api_page import ApiPage
-from turris_api.store.listing import Listing
 from turris_api.store.models import Me
 from turris_api.widgets.footer import Footer
 from turris_api.widgets.status_line import StatusLine
@@ -24,9 +23,12 @@ PAGES = {"profile": "Profile", "api": "API"}
 class ProfilePage(VerticalScroll):
     """Who you are here, and what that lets you do on the API page."""
 
-    def __init__(self, me: Me, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.me = me
+    @property
+    def me(self) -> Me:
+        return self.app.me
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "me", lambda _: self.refresh(recompose=True), init=False)
 
     def compose(self) -> ComposeResult:
         me = self.me
@@ -69,11 +71,13 @@ class SettingsModal(ModalScreen[None]):
         Binding("r", "api('reload')", "Reload"),
     ]
 
-    def __init__(self, me: Me, page: str = "profile", listing: Listing | None = None) -> None:
+    def __init__(self, page: str = "profile") -> None:
         super().__init__()
-        self.me = me
         self.initial_page = page if page in self.pages else "profile"
-        self._listing = listing  # the API page's credentials, when already fetched
+
+    @property
+    def me(self) -> Me:
+        return self.app.me
 
     @property
     def pages(self) -> list[str]:
@@ -87,9 +91,9 @@ class SettingsModal(ModalScreen[None]):
             with Horizontal(id="settings-main"):
                 yield SettingsNav(*self._nav_options(), id="settings-nav")
                 with ContentSwitcher(initial=self.initial_page, id="settings-content"):
-                    yield ProfilePage(self.me, id="profile")
+                    yield ProfilePage(id="profile")
                     if "api" in self.pages:
-                        yield ApiPage(self.me, self._listing, id="api")
+                        yield ApiPage(id="api")
             yield StatusLine(id="settings-status", classes="status-line")
         yield Footer()
 

@@ -50,6 +50,10 @@ class Database:
             self.description = describe(self.url)
             self.engine = _create_engine(self.url)
         # Not the URL itself in these messages: a PostgreSQL one may carry a password.
+        except ImportError as err:  # the dialect exists, its driver is not installed
+            raise Invalid("db", "This store URL needs a database driver that is not installed; for PostgreSQL "
+                          "install the postgres extra: pip install 'turris-api-settings[postgres]' "
+                          "(pipx install 'turris-api-settings[postgres]').") from err
         except sa.exc.NoSuchModuleError as err:
             raise Invalid("db", "The store URL names a database driver that is not installed; "
                           "for PostgreSQL use postgresql+psycopg://user@host/dbname.") from err

@@ -117,6 +117,15 @@ def test_cli_round_trip_from_another_folder(installed):
     assert (home / "data" / "turris-api" / "store.db").exists()  # the user's data folder, not the cwd
 
 
+def test_a_postgresql_url_without_the_extra_names_the_extra(installed):
+    home, bin_dir, env = installed["home"], installed["bin"], installed["env"]
+    done = run(bin_dir / "turris-api", "--db", "postgresql+psycopg://someone:hunter2@127.0.0.1/x", "client", "list",
+               cwd=home, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "turris-api-settings[postgres]" in done.stderr and "hunter2" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
 @pytest.mark.skipif(TMUX is None, reason=NO_TMUX)
 def test_the_app_opens_the_api_page_with_a_credential(installed, tmp_path):
     home, bin_dir, env = installed["home"], installed["bin"], installed["env"]
