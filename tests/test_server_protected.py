@@ -228,7 +228,7 @@ def test_deleted_client_is_refused_on_the_very_next_request(service, admin, crea
 
 
 def test_disabled_client_is_refused_on_the_very_next_request(service, admin, created, token):
-    admin.set_client_status(created.client.id, "suspended")
+    admin.set_client_status(created.client.id, "disabled")
     assert whoami(service, token).status_code == 401
     admin.set_client_status(created.client.id, "active")
     assert whoami(service, token).status_code == 200
