@@ -79,23 +79,25 @@ def chop(value: str, width: int) -> str:
     return "".join(out)
 
 
-def shorten(value: str, width: int, middle: bool = False) -> str:
-    """`value` in `width` cells: whole if it fits, else with an ellipsis at the end (or middle)."""
+def shorten(value: str, width: int, tail: int = 0) -> str:
+    """`value` in `width` cells: whole if it fits, else with an ellipsis before its last `tail` cells."""
     if cell_len(value) <= width:
         return value
     if width <= 1:
         return ELLIPSIS[:width]
-    if not middle:
-        return chop(value, width - 1) + ELLIPSIS
-    tail_width = (width - 1) // 2
-    head = chop(value, width - 1 - tail_width)
-    tail = chop(value[::-1], tail_width)[::-1]
-    return head + ELLIPSIS + tail
+    tail = min(tail, (width - 1) // 2)
+    end = chop(value[::-1], tail)[::-1] if tail else ""
+    return chop(value, width - 1 - tail) + ELLIPSIS + end
+
+
+def middle(value: str, width: int) -> str:
+    """`value` in `width` cells with an ellipsis in the middle (ids differ at both ends)."""
+    return shorten(value, width, tail=width)
 
 
 def shorten_name(name: str, width: int) -> str:
-    # Below 24 cells keep the end too: names alike ("… nightly EU" / "… nightly US") differ there.
-    return shorten(name, width, middle=width < 24)
+    # Keep the end too: names alike ("… nightly EU" / "… nightly US") differ there.
+    return shorten(name, width, tail=6)
 
 
 @dataclass(frozen=True)
@@ -300,9 +302,8 @@ class ClientTable(CredentialTable):
         ColumnSpec("status", "Status", 8, 8),
     )
     PLAN = (
-        ("name", 24),
+        ("name", 31),
         ("origins", 28),
-        ("name", 30),
         ("client_id", 31),
         ("secret", 13),
         ("description", 16),
@@ -325,7 +326,7 @@ class ClientTable(CredentialTable):
         if column == "description":
             return inert(record.description, "") if record.description else inert("—", p.muted)
         if column == "client_id":
-            return inert(shorten(printable(record.client_id), width, middle=True))
+            return inert(middle(printable(record.client_id), width))
         if column == "secret":
             return masked(record.secret_last4)
         if column == "origins":
@@ -342,7 +343,7 @@ class TokenTable(CredentialTable):
         ColumnSpec("ips", "Allowed IPs", 16, 24),
     )
     PLAN = (
-        ("name", 24),
+        ("name", 31),
         ("ips", 24),
         ("name", 40),
         ("ips", 10_000),
