@@ -32,11 +32,11 @@ def test_pills_show_what_fits_then_how_many_more():
     assert pills(origins, PALETTE, Text("any"), 200).plain.count("example") == 3
 
 
-@pytest.mark.parametrize("room", [60, 72, 92, 98, 158, 400])
+@pytest.mark.parametrize("room", [60, 72, 92, 98, 133, 134, 158, 400])
 def test_columns_fit_the_room(room):
     widths = fit(ClientTable.COLUMNS, ClientTable.PLAN, room, padding=1)
     assert sum(w + 2 for w in widths.values()) <= max(room, 69)
-    assert ("description" in widths) == (room >= 158)
+    assert ("description" in widths) == (room >= 134)
 
 
 def test_the_pinned_datatable_internal_is_still_there():
