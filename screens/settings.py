@@ -62,6 +62,11 @@ class SettingsNav(OptionList):
 class SettingsModal(ModalScreen[None]):
     """Settings, opened from the sidebar or by the deep link."""
 
+    # Below 110 columns the nav folds away (it opens again while focused: shift+tab from the
+    # page), so the tables get the whole width; below 30 rows the forms pack tighter.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("a", "api('add_client')", "Add API Client"),
@@ -87,6 +92,7 @@ class SettingsModal(ModalScreen[None]):
         with Vertical(id="settings-dialog"):
             with Horizontal(id="settings-header"):
                 yield Label("Settings", id="settings-title")
+                yield Label("shift+tab: sections", id="settings-nav-hint")
                 yield Button("✕ Close", id="settings-close", compact=True)
             with Horizontal(id="settings-main"):
                 yield SettingsNav(*self._nav_options(), id="settings-nav")

@@ -7,6 +7,7 @@ import itertools
 import pytest
 from textual.widgets import Input
 
+from tests.support.credentials import add_realistic_credentials
 from tests.test_app_common import (
     ADMIN,
     MANAGER,
@@ -53,6 +54,12 @@ def populated(db):
     admin.set_client_status(bridge.id, "disabled")
     admin.create_token(TokenDraft("Partner portal", "203.0.113.10, 198.51.100.0/24"))
     admin.create_token(TokenDraft("Kiosk", "192.0.2.7"))
+    return db
+
+
+@pytest.fixture
+def realistic(db):
+    add_realistic_credentials(store_as(db, ADMIN))
     return db
 
 
@@ -197,6 +204,39 @@ def test_add_api_client_at_80x24(db, snap_compare):
     async def run(pilot) -> None:
         await open_api(pilot)
         await pilot.press("a")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=(80, 24))
+
+
+def show_section(section: str):
+    """The API page scrolled so that `section` (a table and its title) starts at the top."""
+
+    async def run(pilot) -> None:
+        page = await open_api(pilot)
+        await steady(pilot)
+        body, target = page.query_one("#api-body"), page.query_one(section)
+        body.scroll_to(y=target.virtual_region.y, animate=False)
+        await steady(pilot)
+
+    return run
+
+
+SIZES = [(80, 24), (100, 30), (120, 40), (200, 50)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("section", ["#clients-section", "#tokens-section"], ids=["clients", "tokens"])
+def test_tables_fit(realistic, snap_compare, section, size):
+    """Long names alike, three origins and IPs, a disabled client: all readable, nothing off screen."""
+    app = make_app(store_as(realistic, ADMIN))
+    assert snap_compare(app, run_before=show_section(section), terminal_size=size)
+
+
+def test_add_restricted_token_at_80x24(db, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await pilot.press("t")
         await steady(pilot)
 
     assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=(80, 24))

@@ -1,32 +1,103 @@
 """The API Clients and Restricted Access Tokens tables.
 
-Built for thousands of rows: columns have explicit widths, so no cell is ever measured; rows
-are added in one pass; and a cell is a small lazy object that becomes rich Text only when it
-is painted, so only what is on screen costs anything.
+They fit the width they are given: the column widths are worked out from the table's own
+width (`fit`), so nothing needs scrolling sideways, and a cell shortens its value to its
+column (a middle ellipsis for ids, `+N` for the origins or IPs that do not fit).
+
+Built for thousands of rows with DataTable's public API only: every column has an explicit
+width, and a cell is a small lazy object that answers "how wide?" from its column and becomes
+rich Text only when it is painted, so only what is on screen costs anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
+from rich.measure import Measurement
 from rich.text import Text
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, Row, RowKey
 
 from turris_api.store.models import ApiClient, RestrictedToken
-from turris_api.widgets.text import inert, masked
+from turris_api.widgets.text import inert, masked, printable
+
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
+    """A column: the least width it may have, the most it can use, and whether it may be dropped."""
+
     key: str
     label: str
-    width: int  # the least it gets
-    grow: int = 0  # its share of any room left over
+    least: int
+    most: int
+    optional: bool = False  # dropped, rather than squeezed, when the table is narrow
+    short_label: str = ""  # the label when the column gets less than the label's width
+
+
+# How leftover width is handed out, in order: (column, width to grow it to). Whatever is left
+# after the last step goes to the last column named here.
+Plan = tuple[tuple[str, int], ...]
+
+
+def fit(specs: Sequence[ColumnSpec], plan: Plan, room: int, padding: int) -> dict[str, int]:
+    """Column widths (keys in `specs` order) that fit `room` cells, `padding` cells each side."""
+    shown = [spec for spec in specs if not spec.optional]
+    widths = {spec.key: spec.least for spec in shown}
+
+    def left() -> int:
+        return room - sum(width + 2 * padding for width in widths.values())
+
+    by_key = {spec.key: spec for spec in specs}
+    for key, target in plan:
+        spare = left()
+        if key not in widths:  # an optional column appears only with room for its least width
+            spec = by_key[key]
+            if spare < spec.least + 2 * padding:
+                continue
+            widths[key] = spec.least
+            spare = left()
+        widths[key] = max(widths[key], min(target, widths[key] + max(spare, 0)))
+    if plan and left() > 0:
+        widths[plan[-1][0]] += left()
+    return {spec.key: widths[spec.key] for spec in specs if spec.key in widths}
+
+
+def chop(value: str, width: int) -> str:
+    """The longest start of `value` that takes at most `width` cells."""
+    out, used = [], 0
+    for ch in value:
+        used += cell_len(ch)
+        if used > width:
+            break
+        out.append(ch)
+    return "".join(out)
+
+
+def shorten(value: str, width: int, tail: int = 0) -> str:
+    """`value` in `width` cells: whole if it fits, else with an ellipsis before its last `tail` cells."""
+    if cell_len(value) <= width:
+        return value
+    if width <= 1:
+        return ELLIPSIS[:width]
+    tail = min(tail, (width - 1) // 2)
+    end = chop(value[::-1], tail)[::-1] if tail else ""
+    return chop(value, width - 1 - tail) + ELLIPSIS + end
+
+
+def middle(value: str, width: int) -> str:
+    """`value` in `width` cells with an ellipsis in the middle (ids differ at both ends)."""
+    return shorten(value, width, tail=width)
+
+
+def shorten_name(name: str, width: int) -> str:
+    # Keep the end too: names alike ("… nightly EU" / "… nightly US") differ there.
+    return shorten(name, width, tail=6)
 
 
 @dataclass(frozen=True)
@@ -52,15 +123,30 @@ class Palette:
         )
 
 
-def pills(items: Sequence[str], palette: Palette, empty: Text) -> Text:
-    """Each item as a small coloured pill; `empty` when there are none."""
+def pills(items: Sequence[str], palette: Palette, empty: Text, width: int) -> Text:
+    """As many items as fit in `width` as small coloured pills, then `+N` for the rest."""
     if not items:
         return empty
-    text = Text(end="", no_wrap=True, overflow="ellipsis")
-    for index, item in enumerate(items):
+    items = [printable(item) for item in items]
+    pill_style = f"{palette.pill_foreground} on {palette.pill_background}"
+    shown = 1
+    for count in range(len(items), 0, -1):
+        rest = len(items) - count
+        need = sum(cell_len(item) + 2 for item in items[:count]) + (count - 1) + (len(f" +{rest}") if rest else 0)
+        if need <= width:
+            shown = count
+            break
+    rest = len(items) - shown
+    suffix = f" +{rest}" if rest else ""
+    text = Text(end="", no_wrap=True, overflow="crop")
+    for index, item in enumerate(items[:shown]):
         if index:
             text.append(" ")
-        text.append_text(inert(f" {item} ", f"{palette.pill_foreground} on {palette.pill_background}"))
+        if shown == 1:  # the one pill shown gives way so that the count stays whole
+            item = shorten(item, max(width - len(suffix) - 2, 1))
+        text.append(f" {item} ", pill_style)
+    if suffix:
+        text.append(suffix, f"bold {palette.muted}")
     return text
 
 
@@ -72,19 +158,26 @@ def status_badge(status: str, palette: Palette) -> Text:
 
 class LazyCell(tuple):
     """A cell rendered on demand from its record: (table, record, column). A tuple, so creating
-    thousands costs no Python-level __init__."""
+    thousands costs no Python-level __init__; it measures as its column's width, so adding rows
+    renders nothing."""
 
     __slots__ = ()
 
-    def __rich__(self) -> Text:
+    def __rich_measure__(self, console, options) -> Measurement:
+        table, _record, column = self
+        width = table.widths.get(column, 1)
+        return Measurement(width, width)
+
+    def __rich_console__(self, console, options):
         table, record, column = self
-        return table.cell_text(record, column)
+        yield table.cell_text(record, column, options.max_width)
 
 
 class CredentialTable(DataTable):
-    """A fixed-width credential table; choosing a row posts RowChosen with the record's id."""
+    """A credential table that fits its width; choosing a row posts RowChosen with the record's id."""
 
     COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = ()
+    PLAN: ClassVar[Plan] = ()
 
     @dataclass
     class RowChosen(Message):
@@ -113,39 +206,29 @@ class CredentialTable(DataTable):
         super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
         self._palette: Palette | None = None
         self._records: list = []
+        self._by_id: dict[int, object] = {}
+        self.widths: dict[str, int] = {}
+        """The width of each shown column, by key (a column left out has none)."""
 
     def on_mount(self) -> None:
-        for spec in self.COLUMNS:
-            self.add_column(Text(spec.label), width=spec.width, key=spec.key)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
     def on_resize(self) -> None:
-        self.fit_columns()
+        if self.column_widths() != self.widths:
+            self._rebuild()
 
-    def fit_columns(self) -> None:
-        """Share the room beyond the minimum widths among the growing columns."""
-        padding = 2 * self.cell_padding
-        room = self.scrollable_content_region.width - sum(spec.width + padding for spec in self.COLUMNS)
-        shares = sum(spec.grow for spec in self.COLUMNS)
-        changed = False
-        for spec in self.COLUMNS:
-            column = self.columns.get(ColumnKey(spec.key))
-            width = spec.width + (room * spec.grow // shares if room > 0 and shares else 0)
-            if column is not None and column.width != width:
-                column.width = width
-                changed = True
-        if changed:
-            self._repaint_cells()
+    def column_widths(self) -> dict[str, int]:
+        """The widths that fit the room the table has now."""
+        specs = self.specs()
+        return fit(specs, self.PLAN, self.scrollable_content_region.width, self.cell_padding)
+
+    def specs(self) -> tuple[ColumnSpec, ...]:
+        """The columns for the records shown (a subclass may size one by its values)."""
+        return self.COLUMNS
 
     def _theme_changed(self, _theme) -> None:
         self._palette = None
-        self._repaint_cells()
-
-    def _repaint_cells(self) -> None:
-        self._require_update_dimensions = True
-        self._update_count += 1
-        self._clear_caches()
-        self.refresh()
+        self._rebuild()
 
     @property
     def palette(self) -> Palette:
@@ -155,52 +238,52 @@ class CredentialTable(DataTable):
 
     def show(self, records: Sequence) -> None:
         """Replace the rows with `records` (already sorted by name), keeping the cursor's place."""
-        cursor = self.cursor_coordinate
         self._records = list(records)
-        self.clear()
-        self._add_rows_fast(self._records)
+        self._by_id = {record.id: record for record in self._records}
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Columns at the widths that fit now, then the rows: DataTable cannot resize a column itself."""
+        if not self.scrollable_content_region.width:
+            return  # not laid out yet: the first resize builds it
+        cursor = self.cursor_coordinate
+        self.widths = self.column_widths()
+        self.clear(columns=True)
+        for spec in self.specs():
+            width = self.widths.get(spec.key)
+            if width is not None:
+                label = spec.short_label if spec.short_label and width < cell_len(spec.label) else spec.label
+                self.add_column(Text(label), width=width, key=spec.key)
+        keys = list(self.widths)
+        for record in self._records:
+            self.add_row(*(LazyCell((self, record, key)) for key in keys), key=str(record.id))
         if self.row_count:
             self.cursor_coordinate = self.validate_cursor_coordinate(cursor)
 
-    def _add_rows_fast(self, records: Iterable) -> None:
-        """What add_row does, once for all rows rather than once per row (no per-row cursor update)."""
-        keys = [(column.key, column.key.value) for column in self.ordered_columns]
-        for record in records:
-            row_key = RowKey(str(record.id))
-            self._row_locations[row_key] = len(self.rows)
-            self._data[row_key] = {key: LazyCell((self, record, name)) for key, name in keys}
-            self.rows[row_key] = Row(row_key, 1)
-            self._new_rows.add(row_key)
-        self._require_update_dimensions = True
-        self._update_count += 1
-        self.cursor_coordinate = self.cursor_coordinate
-        if self.row_count and self.show_cursor and self.cursor_type != "none":
-            self._highlight_cursor()
-        self.check_idle()
-
     def _update_dimensions(self, new_rows) -> None:
-        # Every column has a fixed width and every row one line: skip measuring each new cell.
-        if all(not c.auto_width for c in self.columns.values()) and not self._labelled_row_exists:
-            width = sum(c.get_render_width(self) for c in self.columns.values())
-            header = self.header_height if self.show_header else 0
-            self.virtual_size = Size(width, self._total_row_height + header)
-            return
-        super()._update_dimensions(new_rows)
+        # The one DataTable internal we rely on (pinned by tests/test_tables.py): DataTable
+        # measures every cell of every new row here, which at 10,000 clients costs more than
+        # everything else together. Our columns all have fixed widths and our rows one line,
+        # so the size follows from public state alone.
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        self.virtual_size = Size(width, self.row_count + (self.header_height if self.show_header else 0))
 
-    def cell_text(self, record, column: str) -> Text:
+    def cell_text(self, record, column: str, width: int) -> Text:
         raise NotImplementedError
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
-        column = self.ordered_columns[event.coordinate.column].key.value
-        record = self._records[event.coordinate.row]
-        if column == "client_id":
+        record = self._by_id.get(int(event.cell_key.row_key.value))
+        if record is None:
+            return
+        if event.cell_key.column_key.value == "client_id":
+            # The whole value from the record, never the (perhaps shortened) text on screen.
             self.post_message(self.CopyRequested(self, "Client ID", record.client_id))
         else:
             self.post_message(self.RowChosen(self, record.id))
 
     def record(self, record_id: int):
-        return next((r for r in self._records if r.id == record_id), None)
+        return self._by_id.get(record_id)
 
     @property
     def records(self) -> list:
@@ -211,26 +294,43 @@ class ClientTable(CredentialTable):
     """API Clients: Name, Description, Client ID, Client Secret, Allowed Origins, Status."""
 
     COLUMNS = (
-        ColumnSpec("name", "Name", 12, grow=2),
-        ColumnSpec("description", "Description", 12, grow=2),
-        ColumnSpec("client_id", "Client ID", 31),
-        ColumnSpec("secret", "Client Secret", 13),
-        ColumnSpec("origins", "Allowed Origins", 15, grow=3),
-        ColumnSpec("status", "Status", 10),
+        ColumnSpec("name", "Name", 14, 40),
+        ColumnSpec("description", "Description", 16, 40, optional=True),
+        ColumnSpec("client_id", "Client ID", 11, 31),
+        ColumnSpec("secret", "Client Secret", 8, 13, short_label="Secret"),
+        ColumnSpec("origins", "Allowed Origins", 16, 28, short_label="Origins"),
+        ColumnSpec("status", "Status", 8, 8),
+    )
+    PLAN = (
+        ("name", 31),
+        ("origins", 28),
+        ("client_id", 31),
+        ("description", 16),
+        ("secret", 13),
+        ("name", 40),
+        ("description", 40),
+        ("origins", 10_000),
     )
 
-    def cell_text(self, record: ApiClient, column: str) -> Text:
+    def specs(self) -> tuple[ColumnSpec, ...]:
+        # Status is as wide as its longest word, so `● disabled` is never cut.
+        status = max((cell_len(f"● {printable(r.status)}") for r in self._records), default=8)
+        return tuple(
+            ColumnSpec(s.key, s.label, status, status) if s.key == "status" else s for s in self.COLUMNS
+        )
+
+    def cell_text(self, record: ApiClient, column: str, width: int) -> Text:
         p = self.palette
         if column == "name":
-            return inert(record.name, "bold")
+            return inert(shorten_name(printable(record.name), width), "bold")
         if column == "description":
             return inert(record.description, "") if record.description else inert("—", p.muted)
         if column == "client_id":
-            return inert(record.client_id)
+            return inert(middle(printable(record.client_id), width))
         if column == "secret":
             return masked(record.secret_last4)
         if column == "origins":
-            return pills(record.allowed_origins, p, inert("any origin", p.warning))
+            return pills(record.allowed_origins, p, inert("any origin", p.warning), width)
         return status_badge(record.status, p)
 
 
@@ -238,15 +338,21 @@ class TokenTable(CredentialTable):
     """Restricted Access Tokens: Name, Token, Allowed IPs."""
 
     COLUMNS = (
-        ColumnSpec("name", "Name", 16, grow=1),
-        ColumnSpec("token", "Token", 10),
-        ColumnSpec("ips", "Allowed IPs", 24, grow=2),
+        ColumnSpec("name", "Name", 14, 40),
+        ColumnSpec("token", "Token", 8, 8),
+        ColumnSpec("ips", "Allowed IPs", 16, 24),
+    )
+    PLAN = (
+        ("name", 31),
+        ("ips", 24),
+        ("name", 40),
+        ("ips", 10_000),
     )
 
-    def cell_text(self, record: RestrictedToken, column: str) -> Text:
+    def cell_text(self, record: RestrictedToken, column: str, width: int) -> Text:
         p = self.palette
         if column == "name":
-            return inert(record.name, "bold")
+            return inert(shorten_name(printable(record.name), width), "bold")
         if column == "token":
             return masked(record.token_last4)
-        return pills(record.allowed_ips, p, inert("—", p.muted))
+        return pills(record.allowed_ips, p, inert("—", p.muted), width)
