@@ -34,7 +34,7 @@ def test_deep_link_opens_the_api_page_in_a_real_terminal(tmp_path, terminal):
     )
     secret = json.loads(created.stdout)["client_secret"]
 
-    terminal.start([str(TURRIS_API), "--db", url, "--open", API_LINK], 100, 30)
+    terminal.start([str(TURRIS_API), "--db", url, "--open", API_LINK], 120, 40)
     terminal.wait_for("Configure your API")
     shown = terminal.wait_for("Tmux check")  # the listing arrives from a worker, after the first paint
 

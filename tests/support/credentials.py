@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from turris_api.store.local import LocalStore
 from turris_api.store.models import ClientDraft, TokenDraft
-from turris_api.store.operator import set_client_status
 
 ORIGINS = "https://app.example.com, https://admin.example.com, https://staging.example.com"
 IPS = "203.0.113.10, 198.51.100.0/24, 192.0.2.7"
@@ -31,4 +30,4 @@ def add_realistic_credentials(store: LocalStore) -> None:
     for name, ips in TOKENS:
         store.create_token(TokenDraft(name, ips))
     disabled = next(c for c in store.list_clients() if c.name == DISABLED)
-    set_client_status(store, disabled.id, "disabled")
+    store.set_client_status(disabled.id, "disabled")
