@@ -110,7 +110,10 @@ class TurrisApp(App[None]):
         self.call_from_thread(self._me_loaded, me)
 
     def _me_loaded(self, me: Me) -> None:
+        first = self.me is None
         self.me = me
+        for warning in self.store.warnings if first else ():
+            self.notify(warning, title="Store not private", severity="warning", markup=False, timeout=15)
         if self._open_link is not None:
             link, self._open_link = self._open_link, None
             page = settings_page_from_link(link)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from turris_api.store import shapes, validation
-from turris_api.store.errors import Invalid, StoreError
+from turris_api.store.errors import Invalid, StoreError, Unavailable
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import (
     CLIENT_STATUSES,
@@ -28,7 +28,7 @@ from turris_api.store.models import (
 )
 
 EXIT_UNEXPECTED = 1
-EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader left
 LOCAL_ONLY = "works on a local database only (drop --remote and use --db)"
 DISTRIBUTION = "turris-api-settings"
 SHELLS = ("bash", "zsh", "fish")
@@ -140,7 +140,22 @@ def build_parser() -> Parser:
     p = commands.add_parser("audit", parents=[listing], help="recent credential changes")
     p.add_argument("--limit", type=int, default=50)
 
+    p = commands.add_parser("migrate", parents=[as_json], help="bring the store's schema up to date")
+    p.add_argument("--check", action="store_true", help="only report pending migrations; exit 1 if there are any")
+    p = commands.add_parser("init", parents=[as_json], help="set up a new server store: its organization and first admin")
+    p.add_argument("--org", required=True, metavar="NAME", help="the organization's name")
+    p.add_argument("--admin", required=True, metavar="EMAIL", help="its first admin (holds the credential permission)")
+    p.add_argument("--admin-name", default="", metavar="NAME", help="the admin's display name")
+    p = commands.add_parser("backup", parents=[as_json], help="copy an SQLite store, consistent while it is in use")
+    p.add_argument("file", help="the backup file to write (created readable by you only)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p = commands.add_parser("restore", parents=[as_json], help="replace the SQLite store with a backup")
+    p.add_argument("file", help="a file written by turris-api backup")
+    p.add_argument("--force", action="store_true", help="replace an existing store (every credential in it)")
+
     p = commands.add_parser("serve", help="run the credential service")
+    p.add_argument("--migrate", action="store_true", help="apply pending migrations first (else a store that needs "
+                   "them is refused)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR",
@@ -158,12 +173,24 @@ def build_parser() -> Parser:
 # --- building the store ------------------------------------------------------
 
 
-def open_database(args: argparse.Namespace):
-    from turris_api.store.database import Database
+def open_database(args: argparse.Namespace, *, set_up: bool = True):
+    """The store's database. An SQLite file (the embedded store) is set up on first use; a server
+    database must be set up explicitly (migrate, init), and is refused until it is."""
+    from turris_api.store.database import Database, sqlite_file
     from turris_api.store.operator import bootstrap
 
-    db = Database(args.db)
-    bootstrap(db)
+    db = Database(args.db, migrate=False)
+    for warning in db.warnings:
+        print(f"turris-api: warning: {warning}", file=sys.stderr)
+    if not set_up:
+        return db
+    if sqlite_file(db.url) is not None:
+        db.migrate()
+        bootstrap(db)
+    elif pending := db.pending_migrations():
+        db.dispose()
+        raise Unavailable(f"The store ({db.description}) needs its schema first (pending migrations: "
+                          f"{', '.join(pending)}): run turris-api --db URL migrate, then init if it is new.")
     return db
 
 
@@ -387,6 +414,47 @@ def member_command(args: argparse.Namespace, store: CredentialStore) -> None:
                   "No members.")
 
 
+def set_up_command(args: argparse.Namespace) -> int:
+    """migrate, init, backup and restore: the operator's set-up and safety commands."""
+    from pathlib import Path
+
+    from turris_api.store import backup
+
+    if args.command == "restore":
+        from turris_api.store.database import default_url
+
+        revision = backup.restore(args.db or default_url(), Path(args.file), force=args.force)
+        emit(args, {"restored": args.file, "schema_of_backup": revision},
+             lambda: print(f"Restored the store from {args.file} (its schema {revision}, now up to date)."))
+        return 0
+    db = open_database(args, set_up=False)
+    try:
+        if args.command == "migrate":
+            pending = db.pending_migrations()
+            if args.check:
+                emit(args, {"pending": pending}, lambda: print(
+                    f"Pending migrations: {', '.join(pending)}." if pending else "The schema is up to date."))
+                return 1 if pending else 0
+            db.migrate()
+            emit(args, {"applied": pending}, lambda: print(
+                f"Applied migrations {', '.join(pending)}." if pending else "The schema was up to date."))
+        elif args.command == "init":
+            from turris_api.store.operator import initialize
+
+            if pending := db.pending_migrations():
+                raise Unavailable(f"Run turris-api migrate first (pending: {', '.join(pending)}).")
+            org_id = initialize(db, args.org, args.admin, args.admin_name)
+            emit(args, {"organization_id": org_id, "admin": validation.email(args.admin)}, lambda: print(
+                f"Set up {args.org!r} with {validation.email(args.admin)} as its admin."))
+        elif args.command == "backup":
+            pages = backup.backup(db, Path(args.file), force=args.force)
+            emit(args, {"backup": args.file, "pages": pages},
+                 lambda: print(f"Backed up the store to {args.file} ({pages} pages)."))
+    finally:
+        db.dispose()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for stream in (sys.stdout, sys.stderr):  # a name a non-UTF-8 terminal cannot encode must not crash the command
@@ -405,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         report(StoreError("interrupted"), as_json, code="interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as err:  # never a traceback on the terminal
         if os.environ.get("TURRIS_DEBUG"):
             raise
@@ -438,18 +509,28 @@ def run(args: argparse.Namespace) -> int:
     if args.command is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UsageError("the app needs a terminal (stdin and stdout are not one); from a script use a "
-                             "subcommand: client, token, member, org, audit, serve, keys, completion")
+                             "subcommand: client, token, member, org, audit, serve, keys, migrate, init, backup, "
+                             "restore, completion")
         from turris_api.app.app import run_app
         from turris_api.store.lazy import LazyStore
 
         # Opened by the app's first store call, in a worker: the app paints before the store's libraries load.
         run_app(LazyStore(*store_opener(args)), open_link=args.open)
         return 0
+    if args.command in ("migrate", "init", "backup", "restore"):
+        local_only(args)
+        return set_up_command(args)
     if args.command == "serve":
         local_only(args)
         from turris_api.server.run import serve
 
-        db = open_database(args)
+        db = open_database(args, set_up=False)
+        if pending := db.pending_migrations():
+            if not args.migrate:
+                db.dispose()
+                raise Unavailable(f"The store needs migrations ({', '.join(pending)}): run turris-api migrate first, "
+                                  "or serve --migrate.")
+            db.migrate()
         db.dispose()
         if not 1 <= args.workers <= 64:
             raise UsageError(f"--workers {args.workers} must be between 1 and 64")

@@ -48,6 +48,9 @@ class Database:
         self.url = url or default_url()
         try:
             self.description = describe(self.url)
+            file = sqlite_file(self.url)
+            self.warnings: list[str] = _private_file(file) if file is not None else []
+            """What the operator should know about this store (shown by the CLI and the app)."""
             self.engine = _create_engine(self.url)
         # Not the URL itself in these messages: a PostgreSQL one may carry a password.
         except ImportError as err:  # the dialect exists, its driver is not installed
@@ -77,6 +80,15 @@ class Database:
             if not sa.inspect(conn).has_table("alembic_version"):
                 return None
             return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def pending_migrations(self) -> list[str]:
+        """The migrations `migrate` would apply, oldest first."""
+        from alembic.script import ScriptDirectory
+
+        current = self.schema_revision()
+        script = ScriptDirectory(str(MIGRATIONS))
+        pending = [rev.revision for rev in script.iterate_revisions("head", current)]
+        return list(reversed(pending))
 
     def migrate(self, revision: str = "head") -> None:
         """Apply pending migrations; an up-to-date store costs one query (Alembic is not even loaded)."""
@@ -285,15 +297,46 @@ class PreparedLookup:
         return self._row(*values)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite store URL, or None (in-memory, URI form, another database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _private_file(path: Path) -> list[str]:
+    """Make a new store's folder 0700 and its file 0600 before SQLite opens it (SQLite gives the
+    -wal and -shm files the database file's mode); for an existing one, say if others can read it."""
+    folder = path.parent
+    try:
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True)
+    except OSError as err:
+        raise Unavailable(f"Cannot create the store's folder {folder}: {err.strerror or err}.") from err
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as err:
+        raise Unavailable(f"Cannot create the store's file {path}: {err.strerror or err}.") from err
+    warnings = []
+    for item in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
+        try:
+            mode = item.stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            warnings.append(f"The store file {item} can be read by other users (mode {mode:04o}); "
+                            f"make it private: chmod 600 {item}*")
+            break
+    return warnings
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):  # URI form: no dir
-            folder = Path(parsed.database).expanduser().parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise Unavailable(f"Cannot create the store's folder {folder}: {err.strerror or err}.") from err
         # A file database keeps a connection per worker thread (anyio's default is 40): under load, an
         # undersized pool opens and closes a connection (and its PRAGMAs) for every request.
         file_db = parsed.get_dialect().get_pool_class(parsed) is sa.pool.QueuePool  # not an in-memory one

@@ -26,6 +26,7 @@ class CredentialStore(Protocol):
     """
 
     description: str  # where the store lives, for a status line
+    warnings: list[str]  # what its operator should know (a store file other users can read)
 
     def me(self) -> Me: ...
 

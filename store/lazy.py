@@ -30,8 +30,8 @@ class LazyStore:
         self.description = description  # until open: what the command line named
 
     @property
-    def is_open(self) -> bool:
-        return self._store is not None
+    def warnings(self) -> list[str]:
+        return self._store.warnings if self._store is not None else []
 
     def open(self) -> CredentialStore:
         store = self._store

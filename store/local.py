@@ -140,6 +140,7 @@ class LocalStore:
     def __init__(self, db: Database, member: str | int | None = None) -> None:
         self.db = db
         self.description = db.description
+        self.warnings = db.warnings
         self._member_id = self._resolve_member(member)
 
     def close(self) -> None:
@@ -152,7 +153,7 @@ class LocalStore:
             if member is None:
                 found = conn.execute(sa.select(members.c.id).order_by(members.c.id).limit(1)).scalar()
                 if found is None:
-                    raise NotFound("This store has no members yet.")
+                    raise NotFound("This store has no members yet: set it up with turris-api init --org NAME --admin EMAIL.")
                 return found
             if isinstance(member, int):
                 found = conn.execute(sa.select(members.c.id).where(members.c.id == member)).scalar()

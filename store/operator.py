@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from turris_api.store import crypto, validation
 from turris_api.store.database import Database
-from turris_api.store.errors import NotFound
+from turris_api.store.errors import Conflict, NotFound
 from turris_api.store.models import ADMIN
 from turris_api.store.schema import member_tokens, members, organizations, utcnow
 
@@ -28,6 +28,15 @@ def bootstrap(db: Database) -> None:
             return
     user = os_user()
     create_organization(db, f"{user}'s organization", f"{user}@localhost", admin_name=user)
+
+
+def initialize(db: Database, org_name: str, admin_email: str, admin_name: str = "") -> int:
+    """The explicit first set-up of a server store: its organization and first admin. Refuses a store
+    that has members already."""
+    with db.read() as conn:
+        if conn.execute(sa.select(members.c.id).limit(1)).first() is not None:
+            raise Conflict("This store is set up already. Add members with: turris-api --as ADMIN_EMAIL member add EMAIL ...")
+    return create_organization(db, org_name, admin_email, admin_name=admin_name)
 
 
 def create_organization(db: Database, name: str, admin_email: str, *, api_access: bool = True,

@@ -40,6 +40,7 @@ class RemoteStore:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.description = f"remote {self.base_url}"
+        self.warnings: list[str] = []
         self.timeout = timeout
         self._token = member_token
         self._client = client
