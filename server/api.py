@@ -14,17 +14,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from turris_api.server import schemas
-from turris_api.server.addresses import client_address
 from turris_api.server.edge import Edge
-from turris_api.server.keys import ALGORITHM, KeyRing, ensure_signing_key
-from turris_api.server.oauth import TokenIssuer
-from turris_api.server.resources import Authenticator, BearerRefused, Principal
+from turris_api.server.keys import ALGORITHM, ensure_signing_key
+from turris_api.server.resources import BearerRefused, Principal
+from turris_api.server.routes import forward
+from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import shapes
 from turris_api.store.database import Database
 from turris_api.store.errors import Invalid, StoreError, Unavailable
 from turris_api.store.local import LocalStore
-from turris_api.store.verify import NeedsThread, Verifier
 
 log = logging.getLogger("server")
 
@@ -34,34 +33,6 @@ Ref = Annotated[str, Path(max_length=200, description="Internal id (digits) or, 
 
 def _errors(*statuses: int, model: type = schemas.ErrorOut) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": model} for status in statuses}
-
-
-class Service:
-    """Everything one instance holds: the verifier, its view of the signing keys, the throttle."""
-
-    def __init__(self, db: Database, settings: ServiceSettings) -> None:
-        self.db = db
-        self.settings = settings
-        self.verifier = Verifier(db)
-        self.keys = KeyRing(db)
-        self.issuer = TokenIssuer(self.verifier, self.keys, settings)
-        self.authenticator = Authenticator(self.verifier, self.keys, settings)
-
-    def address(self, request: Request):
-        peer = request.client.host if request.client else None
-        return client_address(peer, request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
-
-    async def principal(self, request: Request, endpoint: str) -> Principal:
-        peer = request.client.host if request.client else None
-        args = (request.headers, peer, request.headers.getlist("x-forwarded-for"), endpoint)
-        if self.db.is_sqlite:
-            # An SQLite (WAL) read never waits for a writer and costs less than the hop to a worker
-            # thread; hashing or writing still goes to one. A network database always does.
-            try:
-                return self.authenticator.authenticate(*args, blocking=False)
-            except NeedsThread:
-                pass
-        return await run_in_threadpool(self.authenticator.authenticate, *args)
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -146,7 +117,7 @@ def _resource_router(service: Service) -> APIRouter:
         openapi_extra=RESOURCE_SECURITY,
     )
     async def whoami(request: Request) -> Response:
-        p = await service.principal(request, "/v1/whoami")
+        p = await service.principal(request)
         return answer(
             p,
             {
@@ -165,7 +136,7 @@ def _resource_router(service: Service) -> APIRouter:
         openapi_extra=RESOURCE_SECURITY,
     )
     async def organization(request: Request) -> Response:
-        p = await service.principal(request, "/v1/organization")
+        p = await service.principal(request)
         return answer(p, {"id": p.organization_id, "name": p.organization_name, "api_access": True})
 
     return router
@@ -392,6 +363,7 @@ def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI
     app.include_router(_oauth_router(service))
     app.include_router(_resource_router(service))
     app.include_router(_management_router(service))
+    app.include_router(forward.router)
     _install_error_handlers(app)
     app.openapi = _openapi(app)
     app.add_middleware(Edge, settings=settings)

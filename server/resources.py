@@ -73,6 +73,7 @@ class Principal:
     """Who presented the credential, and the CORS headers their request has earned."""
 
     type: str  # api_client | restricted_token
+    id: int  # the credential's internal id
     name: str
     client_id: str | None
     organization_id: int
@@ -83,12 +84,16 @@ class Principal:
 class BearerRefused(Exception):
     """An RFC 6750 refusal: status, error code, a message, and the challenge to send."""
 
-    def __init__(self, status: int, error: str | None, message: str, cors: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, error: str | None, message: str, cors: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.cors = cors or {}
+        self.reason = reason  # which rule refused a 403: origin | ip | endpoint
 
     def headers(self) -> dict[str, str]:
         headers = {"Vary": "Origin", **self.cors}
@@ -100,7 +105,10 @@ class BearerRefused(Exception):
         return headers
 
     def body(self) -> dict[str, str]:
-        return {"error": self.error or "unauthorized", "message": self.message}
+        body = {"error": self.error or "unauthorized", "message": self.message}
+        if self.reason:
+            body["reason"] = self.reason
+        return body
 
 
 @lru_cache(maxsize=4096)
@@ -126,7 +134,7 @@ class Authenticator:
         self.verified_jwts = VerifiedJwts()
 
     def authenticate(
-        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], endpoint: str,
+        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
         *, blocking: bool = True,
     ) -> Principal:
         """The caller, or BearerRefused. With blocking=False (an event loop calling), raises
@@ -140,7 +148,7 @@ class Authenticator:
             raise _invalid("The Authorization header is not a Bearer token.")
         origin = headers.get("origin")
         if token.startswith(crypto.RESTRICTED_TOKEN_PREFIX):
-            return self._restricted(token, origin, peer, forwarded_for, endpoint, blocking)
+            return self._restricted(token, origin, peer, forwarded_for, method, path, blocking)
         return self._jwt(token, origin)
 
     def _jwt(self, token: str, origin: str | None) -> Principal:
@@ -163,10 +171,11 @@ class Authenticator:
         if origin is not None:
             if not origin_allowed(origin, allowed):
                 raise BearerRefused(
-                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins."
+                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins.",
+                    reason="origin",
                 )
             cors = {"Access-Control-Allow-Origin": origin}
-        return Principal("api_client", client.name, client.client_id, client.organization_id,
+        return Principal("api_client", client.id, client.name, client.client_id, client.organization_id,
                          client.organization_name, cors)
 
     def _check_jwt(self, token: str) -> CheckedClaims:
@@ -203,7 +212,7 @@ class Authenticator:
         return CheckedClaims(client_id, organization.get("id"), float(expires))
 
     def _restricted(
-        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], endpoint: str,
+        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
         blocking: bool = True,
     ) -> Principal:
         found = self.verifier.verify_restricted_token(token, blocking=blocking)
@@ -212,12 +221,13 @@ class Authenticator:
         address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
         if address is None or not _address_allowed(address, found.allowed_ips):
             raise BearerRefused(
-                403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs."
+                403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs.",
+                reason="ip",
             )
         # Restricted tokens carry no origin list: any page may read what the IP rule let through.
         cors = {"Access-Control-Allow-Origin": origin} if origin is not None else {}
-        if endpoint not in self.settings.restricted_endpoints:
+        if not any(rule.matches(method, path) for rule in self.settings.restricted_endpoints):
             raise BearerRefused(403, "insufficient_scope",
                                 "Restricted Access Tokens reach only a small subset of endpoints; use an API Client.",
-                                cors)
-        return Principal("restricted_token", found.name, None, found.organization_id, found.organization_name, cors)
+                                cors, reason="endpoint")
+        return Principal("restricted_token", found.id, found.name, None, found.organization_id, found.organization_name, cors)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.server_support import TestClient, bearer, fetch_jwt, in_process, new_client, new_token
 from turris_api.server.api import create_app
 from turris_api.server.keys import ALGORITHM
-from turris_api.server.settings import ServiceSettings, parse_networks
+from turris_api.server.settings import ServiceSettings, endpoint_rules, parse_networks
 from turris_api.store.models import TokenDraft
 
 
@@ -301,7 +301,7 @@ def test_preflight_answers_204_with_authorization_allowed(service):
 def restricted_app(db, proxies: str = "", endpoints=None):
     settings = ServiceSettings(
         trusted_proxies=parse_networks([p for p in proxies.split(",") if p]),
-        **({"restricted_endpoints": frozenset(endpoints)} if endpoints is not None else {}),
+        **({"restricted_endpoints": endpoint_rules(endpoints)} if endpoints is not None else {}),
     )
     return create_app(db, settings)
 
