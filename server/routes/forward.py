@@ -64,14 +64,14 @@ def _decoded(uri: str) -> str:
 
 def identity_headers(principal: Principal) -> dict[str, str]:
     """What the upstream may rely on: the kind of credential, its ids, the organization; never a secret."""
-    headers = {
+    # Always all four: a proxy that copies them (Envoy, Traefik) then overwrites whatever a
+    # client sent under these names, and an empty Client ID means a Restricted Access Token.
+    return {
         "X-Turris-Credential-Type": principal.type,
         "X-Turris-Credential-Id": str(principal.id),
+        "X-Turris-Client-Id": principal.client_id or "",
         "X-Turris-Organization": str(principal.organization_id),
     }
-    if principal.client_id is not None:
-        headers["X-Turris-Client-Id"] = principal.client_id
-    return headers
 
 
 def _preflight(method: str, request: Request) -> dict[str, str] | None:
