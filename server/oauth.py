@@ -130,6 +130,8 @@ class TokenIssuer:
 
     def sign(self, client: VerifiedClient, now: int | None = None) -> str:
         issued = int(time.time()) if now is None else now
+        if client.not_before is not None:  # dated no earlier, or the client's own not-before refuses it
+            issued = max(issued, client.not_before)
         key = self.keys.signing_key()
         claims = {
             "iss": self.settings.issuer,

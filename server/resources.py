@@ -32,6 +32,8 @@ class CheckedClaims:
     client_id: str
     organization_id: object
     expires: float
+    issued: float
+    jti: str
 
 
 class VerifiedJwts:
@@ -160,13 +162,14 @@ class Authenticator:
         elif _now() >= checked.expires + self.settings.jwt_leeway:
             self.verified_jwts.forget(digest)
             raise _invalid()
-        client_id = checked.client_id
-        found = self.verifier.active_client_with_origins(client_id)
+        found = self.verifier.active_client_with_origins(checked.client_id, checked.jti)
         if found is None:
-            raise _invalid("The API Client behind this token was deleted or is not active.")
+            raise _invalid("The API Client behind this token was deleted or is not active, or the token was revoked.")
         client, allowed = found
         if checked.organization_id != client.organization_id:
             raise _invalid()
+        if client.not_before is not None and checked.issued < client.not_before:
+            raise _invalid("The access token was issued before the API Client's last status change; get a new one.")
         cors: dict[str, str] = {}
         if origin is not None:
             if not origin_allowed(origin, allowed):
@@ -205,11 +208,12 @@ class Authenticator:
         except jwt.PyJWTError:
             raise _invalid() from None
         client_id, organization, expires = claims["client_id"], claims.get("organization"), claims["exp"]
+        issued, jti = claims["iat"], claims["jti"]
         if not isinstance(client_id, str) or claims["sub"] != client_id or not isinstance(organization, dict):
             raise _invalid()
-        if not isinstance(expires, int | float):
+        if not isinstance(expires, int | float) or not isinstance(issued, int | float) or not isinstance(jti, str):
             raise _invalid()
-        return CheckedClaims(client_id, organization.get("id"), float(expires))
+        return CheckedClaims(client_id, organization.get("id"), float(expires), float(issued), jti)
 
     def _restricted(
         self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
