@@ -9,15 +9,14 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from turris_api.server import schemas
 from turris_api.server.edge import Edge
-from turris_api.server.keys import ALGORITHM, ensure_signing_key
+from turris_api.server.keys import ensure_signing_key
 from turris_api.server.resources import BearerRefused, Principal
-from turris_api.server.routes import forward
+from turris_api.server.routes import forward, oauth
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import shapes
@@ -37,64 +36,6 @@ def _errors(*statuses: int, model: type = schemas.ErrorOut) -> dict[int | str, d
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body).encode("utf-8"), status_code=status, media_type=JSON, headers=headers)
-
-
-# --- OAuth 2.0 and discovery ---------------------------------------------------
-
-TOKEN_FORM_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "grant_type": {"type": "string", "enum": ["client_credentials"]},
-        "client_id": {"type": "string", "description": "For client_secret_post."},
-        "client_secret": {"type": "string", "description": "For client_secret_post."},
-        "scope": {"type": "string", "description": "This service defines no scopes."},
-    },
-    "required": ["grant_type"],
-}
-
-
-def _oauth_router(service: Service) -> APIRouter:
-    router = APIRouter(tags=["OAuth 2.0"])
-
-    @router.post(
-        "/oauth/token",
-        summary="Exchange a Client ID and Client Secret for a 60-minute JWT (client credentials)",
-        response_model=schemas.TokenOut,
-        responses=_errors(400, 401, 403, 413, 429, 503, model=schemas.OAuthErrorOut),
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": TOKEN_FORM_SCHEMA}}},
-            "security": [{"clientSecretBasic": []}, {}],
-        },
-    )
-    async def token(request: Request) -> Response:
-        body = await request.body()
-        reply = await run_in_threadpool(service.issuer.answer, request.headers, body, service.address(request))
-        return Response(reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers)
-
-    @router.get("/.well-known/jwks.json", summary="Public keys that verify the service's JWTs")
-    def jwks() -> Response:
-        return _json_response(200, service.keys.jwks(), {"Cache-Control": "public, max-age=300"})
-
-    @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata")
-    def metadata() -> Response:
-        issuer = service.settings.issuer
-        return _json_response(
-            200,
-            {
-                "issuer": issuer,
-                "token_endpoint": f"{issuer}/oauth/token",
-                "jwks_uri": f"{issuer}/.well-known/jwks.json",
-                "grant_types_supported": ["client_credentials"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-                "response_types_supported": [],
-                "scopes_supported": [],
-                "service_documentation": f"{issuer}/docs",
-                "access_token_signing_alg_values_supported": [ALGORITHM],
-            },
-            {"Cache-Control": "public, max-age=300"},
-        )
-
-    return router
 
 
 # --- the protected API ---------------------------------------------------------
@@ -360,7 +301,7 @@ def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI
         redoc_url=None,
     )
     app.state.service = service
-    app.include_router(_oauth_router(service))
+    app.include_router(oauth.router)
     app.include_router(_resource_router(service))
     app.include_router(_management_router(service))
     app.include_router(forward.router)

@@ -17,6 +17,7 @@ from turris_api.server.keys import ALGORITHM, KeyRing
 from turris_api.server.oauth import origin_allowed
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import crypto, validation
+from turris_api.store.models import VerifiedClient
 from turris_api.store.verify import Verifier
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
@@ -154,22 +155,7 @@ class Authenticator:
         return self._jwt(token, origin)
 
     def _jwt(self, token: str, origin: str | None) -> Principal:
-        digest = self.verified_jwts.digest(token)
-        checked = self.verified_jwts.get(digest)
-        if checked is None:
-            checked = self._check_jwt(token)
-            self.verified_jwts.remember(digest, checked)
-        elif _now() >= checked.expires + self.settings.jwt_leeway:
-            self.verified_jwts.forget(digest)
-            raise _invalid()
-        found = self.verifier.active_client_with_origins(checked.client_id, checked.jti)
-        if found is None:
-            raise _invalid("The API Client behind this token was deleted or is not active, or the token was revoked.")
-        client, allowed = found
-        if checked.organization_id != client.organization_id:
-            raise _invalid()
-        if client.not_before is not None and checked.issued < client.not_before:
-            raise _invalid("The access token was issued before the API Client's last status change; get a new one.")
+        _, client, allowed = self.jwt_client(token)
         cors: dict[str, str] = {}
         if origin is not None:
             if not origin_allowed(origin, allowed):
@@ -180,6 +166,33 @@ class Authenticator:
             cors = {"Access-Control-Allow-Origin": origin}
         return Principal("api_client", client.id, client.name, client.client_id, client.organization_id,
                          client.organization_name, cors)
+
+    def claims(self, token: str) -> CheckedClaims:
+        """The JWT's checked claims (signature, issuer, audience, times), or BearerRefused; a
+        token seen before skips the signature check but not the expiry."""
+        digest = self.verified_jwts.digest(token)
+        checked = self.verified_jwts.get(digest)
+        if checked is None:
+            checked = self._check_jwt(token)
+            self.verified_jwts.remember(digest, checked)
+        elif _now() >= checked.expires + self.settings.jwt_leeway:
+            self.verified_jwts.forget(digest)
+            raise _invalid()
+        return checked
+
+    def jwt_client(self, token: str) -> tuple[CheckedClaims, VerifiedClient, tuple[str, ...]]:
+        """A JWT's claims and its client as stored now, with its Allowed Origins; BearerRefused if
+        the client is gone or not active, the token was revoked or predates the client's not-before."""
+        checked = self.claims(token)
+        found = self.verifier.active_client_with_origins(checked.client_id, checked.jti)
+        if found is None:
+            raise _invalid("The API Client behind this token was deleted or is not active, or the token was revoked.")
+        client, allowed = found
+        if checked.organization_id != client.organization_id:
+            raise _invalid()
+        if client.not_before is not None and checked.issued < client.not_before:
+            raise _invalid("The access token was issued before the API Client's last status change; get a new one.")
+        return checked, client, allowed
 
     def _check_jwt(self, token: str) -> CheckedClaims:
         """The full RFC 9068 check: header, known key, signature, issuer, audience, times, claims."""

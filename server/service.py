@@ -10,6 +10,7 @@ from turris_api.server.keys import KeyRing
 from turris_api.server.oauth import TokenIssuer
 from turris_api.server.resources import Authenticator, Principal
 from turris_api.server.settings import ServiceSettings
+from turris_api.server.token_status import TokenStatus
 from turris_api.store.database import Database
 from turris_api.store.verify import NeedsThread, Verifier
 
@@ -24,6 +25,7 @@ class Service:
         self.keys = KeyRing(db)
         self.issuer = TokenIssuer(self.verifier, self.keys, settings)
         self.authenticator = Authenticator(self.verifier, self.keys, settings)
+        self.token_status = TokenStatus(self.issuer, self.authenticator, settings)
 
     def address(self, request: Request) -> Address | None:
         peer = request.client.host if request.client else None

@@ -88,6 +88,7 @@ class ServiceSettings:
     throttle_per_client_ip: int = 10  # failed token requests for one Client ID from one address per window
     throttle_per_ip: int = 50  # failed token requests from one address per window, any Client ID
     jwt_leeway: int = 10  # seconds of clock skew tolerated between instances
+    algorithm: str = "EdDSA"  # JWT signing: EdDSA, or ES256 for gateways that lack it
 
     @classmethod
     def from_env(cls, host: str, port: int, trusted_proxies: Iterable[str] = ()) -> ServiceSettings:
