@@ -288,7 +288,7 @@ def _openapi(app: FastAPI):
 def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI:
     """The service on one store database; the first start creates a signing key."""
     settings = settings or ServiceSettings()
-    ensure_signing_key(db)
+    ensure_signing_key(db, settings.algorithm)
     service = Service(db, settings)
     app = FastAPI(
         title="Turris credential service",

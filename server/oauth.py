@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote_plus
 import jwt
 
 from turris_api.server.addresses import Address
-from turris_api.server.keys import ALGORITHM, KeyRing
+from turris_api.server.keys import KeyRing
 from turris_api.server.settings import ServiceSettings
 from turris_api.server.throttle import TokenThrottle
 from turris_api.store import validation
@@ -155,7 +155,8 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             "organization": {"id": client.organization_id, "name": client.organization_name},
         }
-        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"})
+        return jwt.encode(claims, key.private_key, algorithm=key.algorithm,
+                          headers={"kid": key.kid, "typ": "at+jwt"})
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:

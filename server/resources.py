@@ -13,7 +13,7 @@ from functools import lru_cache
 import jwt
 
 from turris_api.server.addresses import Address, client_address
-from turris_api.server.keys import ALGORITHM, KeyRing
+from turris_api.server.keys import ALGORITHMS, KeyRing
 from turris_api.server.oauth import origin_allowed
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import crypto, validation
@@ -201,18 +201,18 @@ class Authenticator:
         except jwt.PyJWTError:
             raise _invalid() from None
         kid = header.get("kid")
-        if header.get("alg") != ALGORITHM or header.get("typ") not in JWT_TYPES:
+        if header.get("alg") not in ALGORITHMS or header.get("typ") not in JWT_TYPES:
             raise _invalid()
         if not isinstance(kid, str) or len(kid) > KID_MAX:
             raise _invalid()
         key = self.keys.public_key(kid)
-        if key is None:
+        if key is None or header["alg"] != key.algorithm:  # the key decides the algorithm, never the token
             raise _invalid()
         try:
             claims = jwt.decode(
                 token,
-                key,
-                algorithms=[ALGORITHM],
+                key.key,
+                algorithms=[key.algorithm],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 leeway=self.settings.jwt_leeway,

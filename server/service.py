@@ -22,7 +22,7 @@ class Service:
         self.db = db
         self.settings = settings
         self.verifier = Verifier(db)
-        self.keys = KeyRing(db)
+        self.keys = KeyRing(db, settings.algorithm)
         self.issuer = TokenIssuer(self.verifier, self.keys, settings)
         self.authenticator = Authenticator(self.verifier, self.keys, settings)
         self.token_status = TokenStatus(self.issuer, self.authenticator, settings)
