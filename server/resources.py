@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +14,7 @@ from turris_api.server.keys import ALGORITHMS, KeyRing
 from turris_api.server.oauth import origin_allowed
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import crypto, validation
+from turris_api.store.lru import VerifiedLru
 from turris_api.store.models import VerifiedClient
 from turris_api.store.verify import Verifier
 
@@ -35,40 +33,6 @@ class CheckedClaims:
     expires: float
     issued: float
     jti: str
-
-
-class VerifiedJwts:
-    """Bounded LRU of JWTs whose signature already verified, keyed by a keyed digest (never the token).
-
-    Backends reuse one JWT for up to an hour, so steady-state requests skip the signature check;
-    the client row is still read on every request, so deletion stays effective at once.
-    """
-
-    def __init__(self, size: int = VERIFIED_JWT_CACHE_SIZE) -> None:
-        self._key = secrets.token_bytes(32)
-        self._size = size
-        self._entries: OrderedDict[str, CheckedClaims] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def digest(self, token: str) -> str:
-        return crypto.keyed_digest(self._key, token)
-
-    def get(self, digest: str) -> CheckedClaims | None:
-        with self._lock:
-            found = self._entries.get(digest)
-            if found is not None:
-                self._entries.move_to_end(digest)
-            return found
-
-    def remember(self, digest: str, claims: CheckedClaims) -> None:
-        with self._lock:
-            self._entries[digest] = claims
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def forget(self, digest: str) -> None:
-        with self._lock:
-            self._entries.pop(digest, None)
 
 
 @dataclass(frozen=True)
@@ -134,7 +98,9 @@ class Authenticator:
         self.verifier = verifier
         self.keys = keys
         self.settings = settings
-        self.verified_jwts = VerifiedJwts()
+        # Backends reuse one JWT for up to an hour, so steady-state requests skip the signature
+        # check; the client row is still read on every request, so deletion stays effective at once.
+        self.verified_jwts: VerifiedLru[CheckedClaims] = VerifiedLru(VERIFIED_JWT_CACHE_SIZE)
 
     def authenticate(
         self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], method: str, path: str,

@@ -9,15 +9,13 @@ hash, so steady-state requests skip the hashing but not the lookup.
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from turris_api.store import crypto
 from turris_api.store.database import Database
+from turris_api.store.lru import VerifiedLru
 from turris_api.store.models import ACTIVE, Member, VerifiedClient, VerifiedToken
 from turris_api.store.schema import (
     api_clients,
@@ -108,33 +106,6 @@ class NeedsThread(Exception):
     an event loop asks that way first, and asks again from a worker thread on this."""
 
 
-class VerifiedCache:
-    """Bounded LRU of keyed digests of bearer tokens that verified against a given hash."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._key = secrets.token_bytes(32)
-        self._size = size
-        self._entries: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def digest(self, token: str) -> str:
-        return crypto.keyed_digest(self._key, token)
-
-    def holds(self, digest: str, stored_hash: str) -> bool:
-        with self._lock:
-            if self._entries.get(digest) == stored_hash:
-                self._entries.move_to_end(digest)
-                return True
-            return False
-
-    def remember(self, digest: str, stored_hash: str) -> None:
-        with self._lock:
-            self._entries[digest] = stored_hash
-            self._entries.move_to_end(digest)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
 class Verifier:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -143,8 +114,9 @@ class Verifier:
         self._client_origins = db.prepare(_CLIENT_ORIGINS)
         self._restricted_token = db.prepare(_RESTRICTED_TOKEN)
         self._member_token = db.prepare(_MEMBER_TOKEN)
-        self._tokens = VerifiedCache()
-        self._member_tokens = VerifiedCache()
+        # digest(token) -> the stored hash it verified against: a new hash (rotation) misses
+        self._tokens: VerifiedLru[str] = VerifiedLru(CACHE_SIZE)
+        self._member_tokens: VerifiedLru[str] = VerifiedLru(CACHE_SIZE)
 
     def verify_client(self, client_id: str, secret: str) -> VerifiedClient | None:
         """Client ID + secret -> the client, or None (unknown, wrong, non-active, plan without API).
@@ -229,9 +201,9 @@ class Verifier:
         )
 
     @staticmethod
-    def _check_bearer(cache: VerifiedCache, stored_hash: str | None, token: str, blocking: bool = True) -> bool:
+    def _check_bearer(cache: VerifiedLru[str], stored_hash: str | None, token: str, blocking: bool = True) -> bool:
         digest = cache.digest(token)
-        if stored_hash is not None and cache.holds(digest, stored_hash):
+        if stored_hash is not None and cache.get(digest) == stored_hash:
             return True
         if not blocking:
             raise NeedsThread

@@ -228,10 +228,11 @@ def test_deleted_client_is_refused_on_the_very_next_request(service, admin, crea
 
 
 def test_disabled_client_is_refused_on_the_very_next_request(service, admin, created, token):
-    admin.set_client_status(created.client.id, "suspended")
+    admin.set_client_status(created.client.id, "disabled")
     assert whoami(service, token).status_code == 401
     admin.set_client_status(created.client.id, "active")
-    assert whoami(service, token).status_code == 200
+    assert whoami(service, token).status_code == 401  # not-before: re-enabling revives no old JWT
+    assert whoami(service, fetch_jwt(service, created)).status_code == 200
 
 
 def test_plan_losing_api_access_refuses_jwts(service, admin, token):
