@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Request, Response
 
 from turris_api.server.deps import ServiceDep
-from turris_api.server.resources import Principal
+from turris_api.server.resources import BearerRefused, Principal
 from turris_api.store.validation import shown
 
 PREFIX = "/auth/forward"
@@ -102,6 +102,8 @@ async def _decide(request: Request, service: ServiceDep) -> Response:
     try:
         method, path = original_request(request)
     except (NoOriginalRequest, UnicodeDecodeError) as err:
+        if "authorization" not in request.headers:  # no token is 401 whatever else is missing
+            raise BearerRefused(401, None, "This endpoint needs an Authorization: Bearer <token> header.") from None
         message = str(err) if isinstance(err, NoOriginalRequest) else "The original path is not valid UTF-8."
         body = json.dumps({"error": "invalid_request", "message": message}).encode("utf-8")
         return Response(body, status_code=400, media_type="application/json", headers=NO_STORE)
@@ -113,7 +115,10 @@ async def _decide(request: Request, service: ServiceDep) -> Response:
                                               **identity_headers(principal)})
 
 
-router.add_api_route(PREFIX, _decide, methods=METHODS, summary="Forward-auth decision for a reverse proxy",
-                     openapi_extra=FORWARD_DOC, response_class=Response)
+# One route per method, so each has its own operation in the OpenAPI document.
+for _method in METHODS:
+    router.add_api_route(PREFIX, _decide, methods=[_method], operation_id=f"forward_auth_{_method.lower()}",
+                         summary="Forward-auth decision for a reverse proxy", openapi_extra=FORWARD_DOC,
+                         response_class=Response)
 router.add_api_route(PREFIX + "/{original:path}", _decide, methods=METHODS, include_in_schema=False,
                      response_class=Response)
