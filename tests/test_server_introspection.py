@@ -132,3 +132,12 @@ def test_metadata_advertises_introspection_revocation_and_openid_configuration(b
     assert metadata["revocation_endpoint"] == f"{base_url}/oauth/revoke"
     openid = httpx.get(f"{base_url}/.well-known/openid-configuration").json()
     assert openid["issuer"] == metadata["issuer"] and openid["jwks_uri"] == metadata["jwks_uri"]
+
+
+def test_introspection_and_revocation_bodies_are_held_to_the_token_endpoints_limit(db, admin):
+    gateway = new_client(admin)
+    with in_process(db) as client:
+        for path in ("/oauth/introspect", "/oauth/revoke"):
+            response = client.post(path, data={"token": "x" * 5000}, auth=(gateway.client.client_id, gateway.secret))
+            assert response.status_code == 413
+            assert response.json()["error"] == "invalid_request"

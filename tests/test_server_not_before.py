@@ -54,3 +54,15 @@ def test_the_refusal_says_why_without_the_token(service, admin):
     response = service.get("/v1/whoami", headers=bearer(old))
     assert "status change" in response.json()["message"]
     assert old not in response.text and old.split(".")[1] not in response.text
+
+
+def test_introspection_calls_a_jwt_before_not_before_inactive(service, admin):
+    created, gateway = new_client(admin), new_client(admin, name="Gateway")
+    old = fetch_jwt(service, created)
+    admin.set_client_status(created.client.id, "disabled")
+    admin.set_client_status(created.client.id, "active")
+    answer = service.post("/oauth/introspect", data={"token": old}, auth=(gateway.client.client_id, gateway.secret))
+    assert answer.json() == {"active": False}
+    new = fetch_jwt(service, created)
+    answer = service.post("/oauth/introspect", data={"token": new}, auth=(gateway.client.client_id, gateway.secret))
+    assert answer.json()["active"] is True
