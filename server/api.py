@@ -1,293 +1,26 @@
-"""The FastAPI application: routes -> who is calling, may they -> the same store code as the app."""
+"""The FastAPI application: the routers in routes/, error handlers, the edge middleware."""
 
-
-import json
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from turris_api.server import schemas
-from turris_api.server.addresses import client_address
 from turris_api.server.edge import Edge
-from turris_api.server.keys import ALGORITHM, KeyRing, ensure_signing_key
-from turris_api.server.oauth import TokenIssuer
-from turris_api.server.resources import Authenticator, BearerRefused, Principal
+from turris_api.server.keys import ensure_signing_key
+from turris_api.server.resources import BearerRefused
+from turris_api.server.responses import json_response
+from turris_api.server.routes import forward, management, oauth, resources
+from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
-from turris_api.store import shapes
 from turris_api.store.database import Database
 from turris_api.store.errors import Invalid, StoreError, Unavailable
-from turris_api.store.local import LocalStore
-from turris_api.store.verify import NeedsThread, Verifier
 
 log = logging.getLogger("server")
 
-JSON = "application/json"
-Ref = Annotated[str, Path(max_length=200, description="Internal id (digits) or, for API Clients, the Client ID.")]
-
-
-def _errors(*statuses: int, model: type = schemas.ErrorOut) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": model} for status in statuses}
-
-
-class Service:
-    """Everything one instance holds: the verifier, its view of the signing keys, the throttle."""
-
-    def __init__(self, db: Database, settings: ServiceSettings) -> None:
-        self.db = db
-        self.settings = settings
-        self.verifier = Verifier(db)
-        self.keys = KeyRing(db)
-        self.issuer = TokenIssuer(self.verifier, self.keys, settings)
-        self.authenticator = Authenticator(self.verifier, self.keys, settings)
-
-    def address(self, request: Request):
-        peer = request.client.host if request.client else None
-        return client_address(peer, request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
-
-    async def principal(self, request: Request, endpoint: str) -> Principal:
-        peer = request.client.host if request.client else None
-        args = (request.headers, peer, request.headers.getlist("x-forwarded-for"), endpoint)
-        if self.db.is_sqlite:
-            # An SQLite (WAL) read never waits for a writer and costs less than the hop to a worker
-            # thread; hashing or writing still goes to one. A network database always does.
-            try:
-                return self.authenticator.authenticate(*args, blocking=False)
-            except NeedsThread:
-                pass
-        return await run_in_threadpool(self.authenticator.authenticate, *args)
-
-
-def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body).encode("utf-8"), status_code=status, media_type=JSON, headers=headers)
-
-
-# --- OAuth 2.0 and discovery ---------------------------------------------------
-
-TOKEN_FORM_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "grant_type": {"type": "string", "enum": ["client_credentials"]},
-        "client_id": {"type": "string", "description": "For client_secret_post."},
-        "client_secret": {"type": "string", "description": "For client_secret_post."},
-        "scope": {"type": "string", "description": "This service defines no scopes."},
-    },
-    "required": ["grant_type"],
-}
-
-
-def _oauth_router(service: Service) -> APIRouter:
-    router = APIRouter(tags=["OAuth 2.0"])
-
-    @router.post(
-        "/oauth/token",
-        summary="Exchange a Client ID and Client Secret for a 60-minute JWT (client credentials)",
-        response_model=schemas.TokenOut,
-        responses=_errors(400, 401, 403, 413, 429, 503, model=schemas.OAuthErrorOut),
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": TOKEN_FORM_SCHEMA}}},
-            "security": [{"clientSecretBasic": []}, {}],
-        },
-    )
-    async def token(request: Request) -> Response:
-        body = await request.body()
-        reply = await run_in_threadpool(service.issuer.answer, request.headers, body, service.address(request))
-        return Response(reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers)
-
-    @router.get("/.well-known/jwks.json", summary="Public keys that verify the service's JWTs")
-    def jwks() -> Response:
-        return _json_response(200, service.keys.jwks(), {"Cache-Control": "public, max-age=300"})
-
-    @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata")
-    def metadata() -> Response:
-        issuer = service.settings.issuer
-        return _json_response(
-            200,
-            {
-                "issuer": issuer,
-                "token_endpoint": f"{issuer}/oauth/token",
-                "jwks_uri": f"{issuer}/.well-known/jwks.json",
-                "grant_types_supported": ["client_credentials"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-                "response_types_supported": [],
-                "scopes_supported": [],
-                "service_documentation": f"{issuer}/docs",
-                "access_token_signing_alg_values_supported": [ALGORITHM],
-            },
-            {"Cache-Control": "public, max-age=300"},
-        )
-
-    return router
-
-
-# --- the protected API ---------------------------------------------------------
-
-RESOURCE_ERRORS = _errors(401, 403, 503)
-RESOURCE_SECURITY = {"security": [{"accessToken": []}]}
-
-
-def _resource_router(service: Service) -> APIRouter:
-    router = APIRouter(tags=["Turris API"])
-
-    def answer(principal: Principal, body: dict) -> Response:
-        return _json_response(200, body, {"Vary": "Origin", **principal.cors})
-
-    @router.get(
-        "/v1/whoami",
-        summary="Who the presented credential is (API Client JWT or Restricted Access Token)",
-        response_model=schemas.WhoAmIOut,
-        responses=RESOURCE_ERRORS,
-        openapi_extra=RESOURCE_SECURITY,
-    )
-    async def whoami(request: Request) -> Response:
-        p = await service.principal(request, "/v1/whoami")
-        return answer(
-            p,
-            {
-                "type": p.type,
-                "name": p.name,
-                "client_id": p.client_id,
-                "organization": {"id": p.organization_id, "name": p.organization_name},
-            },
-        )
-
-    @router.get(
-        "/v1/organization",
-        summary="The caller's organization (API Client JWTs only)",
-        response_model=schemas.OrganizationOut,
-        responses=RESOURCE_ERRORS,
-        openapi_extra=RESOURCE_SECURITY,
-    )
-    async def organization(request: Request) -> Response:
-        p = await service.principal(request, "/v1/organization")
-        return answer(p, {"id": p.organization_id, "name": p.organization_name, "api_access": True})
-
-    return router
-
-
-# --- management API (what RemoteStore talks to) --------------------------------
-
-member_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="memberToken",
-    description="A member access token from `turris-api member token EMAIL`.",
-)
-MANAGEMENT_ERRORS = _errors(401, 403, 404, 409, 413, 422, 503)
-
-
-def _management_router(service: Service) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["Management"], responses=MANAGEMENT_ERRORS)
-
-    def acting_store(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(member_bearer)]) -> LocalStore:
-        """The store acting as the member whose access token was presented."""
-        token = credentials.credentials if credentials else ""
-        if not token:
-            raise BearerRefused(401, None, "The management API needs a member access token (Authorization: Bearer).")
-        if len(token) > service.settings.bearer_limit:
-            raise BearerRefused(401, "invalid_token", "The member access token is unknown or was revoked.")
-        member = service.verifier.verify_member_token(token)
-        if member is None:
-            raise BearerRefused(401, "invalid_token", "The member access token is unknown or was revoked.")
-        return LocalStore(service.db, member.id)
-
-    Store = Annotated[LocalStore, Depends(acting_store)]
-
-    def authenticated_ref(_store: Store, ref: Ref) -> str:  # the member token is checked before the ref
-        return ref
-
-    ItemRef = Annotated[str, Depends(authenticated_ref)]
-
-    def created(body: Any) -> Response:
-        return _json_response(201, body, {"Cache-Control": "no-store"})
-
-    @router.get("/me", response_model=schemas.MeOut, summary="The member, role, permission and plan")
-    def me(store: Store) -> schemas.MeOut:
-        return schemas.MeOut.of(store.me())
-
-    @router.get("/api-clients", response_model=list[schemas.ApiClientOut], summary="API Clients, by name")
-    def list_clients(store: Store) -> list[schemas.ApiClientOut]:
-        return [schemas.ApiClientOut.model_validate(c) for c in store.list_clients()]
-
-    @router.post(
-        "/api-clients",
-        status_code=201,
-        response_model=schemas.CreatedClientOut,
-        summary="Create an API Client; the Client Secret is in this answer and never again",
-    )
-    def create_client(draft: schemas.ClientDraftIn, store: Store) -> Response:
-        result = store.create_client(draft.draft())
-        out = schemas.CreatedClientOut.model_validate(shapes.created_client_json(result))
-        return created(out.model_dump(mode="json"))
-
-    @router.get("/api-clients/{ref}", response_model=schemas.ApiClientOut, summary="One API Client")
-    def get_client(ref: ItemRef, store: Store) -> schemas.ApiClientOut:
-        return schemas.ApiClientOut.model_validate(store.get_client(ref))
-
-    @router.put(
-        "/api-clients/{ref}",
-        response_model=schemas.ApiClientOut,
-        summary="Change name, description, Allowed Origins; 409 if the version is stale",
-    )
-    def update_client(ref: ItemRef, change: schemas.ClientUpdateIn, store: Store) -> schemas.ApiClientOut:
-        return schemas.ApiClientOut.model_validate(store.update_client(ref, change.draft(), change.version))
-
-    @router.delete("/api-clients/{ref}", status_code=204, response_class=Response, summary="Delete an API Client")
-    def delete_client(ref: ItemRef, store: Store) -> Response:
-        store.delete_client(ref)
-        return Response(status_code=204)
-
-    @router.get("/restricted-tokens", response_model=list[schemas.RestrictedTokenOut], summary="Restricted Access Tokens")
-    def list_tokens(store: Store) -> list[schemas.RestrictedTokenOut]:
-        return [schemas.RestrictedTokenOut.model_validate(t) for t in store.list_tokens()]
-
-    @router.post(
-        "/restricted-tokens",
-        status_code=201,
-        response_model=schemas.CreatedTokenOut,
-        summary="Create a Restricted Access Token; the token is in this answer and never again",
-    )
-    def create_token(draft: schemas.TokenDraftIn, store: Store) -> Response:
-        result = store.create_token(draft.draft())
-        out = schemas.CreatedTokenOut.model_validate(shapes.created_token_json(result))
-        return created(out.model_dump(mode="json"))
-
-    @router.get("/restricted-tokens/{ref}", response_model=schemas.RestrictedTokenOut, summary="One token")
-    def get_token(ref: ItemRef, store: Store) -> schemas.RestrictedTokenOut:
-        return schemas.RestrictedTokenOut.model_validate(store.get_token(ref))
-
-    @router.put(
-        "/restricted-tokens/{ref}",
-        response_model=schemas.RestrictedTokenOut,
-        summary="Change name and Allowed IPs; 409 if the version is stale",
-    )
-    def update_token(ref: ItemRef, change: schemas.TokenUpdateIn, store: Store) -> schemas.RestrictedTokenOut:
-        return schemas.RestrictedTokenOut.model_validate(store.update_token(ref, change.draft(), change.version))
-
-    @router.delete("/restricted-tokens/{ref}", status_code=204, response_class=Response, summary="Delete a token")
-    def delete_token(ref: ItemRef, store: Store) -> Response:
-        store.delete_token(ref)
-        return Response(status_code=204)
-
-    @router.get("/audit-events", response_model=list[schemas.AuditEventOut], summary="Recent changes, newest first")
-    def audit_events(store: Store, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[schemas.AuditEventOut]:
-        return [schemas.AuditEventOut.model_validate(e) for e in store.audit_events(limit)]
-
-    @router.get("/members", response_model=list[schemas.MemberOut], summary="Members of the organization")
-    def list_members(store: Store) -> list[schemas.MemberOut]:
-        return [schemas.MemberOut.model_validate(m) for m in store.list_members()]
-
-    @router.post("/members", status_code=201, response_model=schemas.MemberOut, summary="Add a member (admins)")
-    def add_member(draft: schemas.MemberDraftIn, store: Store) -> Response:
-        member = store.add_member(draft.email, draft.role, draft.can_manage_credentials, draft.display_name)
-        return created(schemas.MemberOut.model_validate(member).model_dump(mode="json"))
-
-    return router
 
 
 # --- errors --------------------------------------------------------------------
@@ -302,7 +35,7 @@ def store_error_response(err: StoreError) -> Response:
             body["value"] = err.value[:200]
     if isinstance(err, Unavailable):
         headers["Retry-After"] = str(err.retry_after)
-    return _json_response(err.http_status, body, headers)
+    return json_response(err.http_status, body, headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -314,7 +47,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BearerRefused)
     async def on_bearer_refused(request: Request, err: BearerRefused) -> Response:
-        return _json_response(err.status, err.body(), err.headers())
+        return json_response(err.status, err.body(), err.headers())
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, err: RequestValidationError) -> Response:
@@ -324,12 +57,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         field = ".".join(location) or "body"
         detail = first.get("msg", "is not valid")
         message = f"{field}: {detail}" if location else f"The request body is not valid: {detail}"
-        return _json_response(422, {"error": Invalid.code, "message": message, "field": field})
+        return json_response(422, {"error": Invalid.code, "message": message, "field": field})
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, err: StarletteHTTPException) -> Response:
         if err.status_code == 400:  # FastAPI could not parse the body: the same answer as any invalid input
-            return _json_response(
+            return json_response(
                 422, {"error": Invalid.code, "message": "The request body is not valid JSON.", "field": "body"}
             )
         codes = {404: "not_found", 405: "method_not_allowed"}
@@ -342,7 +75,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = dict(err.headers or {})
         if err.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
-        return _json_response(err.status_code, {"error": code, "message": message}, headers)
+        return json_response(err.status_code, {"error": code, "message": message}, headers)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -376,7 +109,7 @@ def _openapi(app: FastAPI):
 def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI:
     """The service on one store database; the first start creates a signing key."""
     settings = settings or ServiceSettings()
-    ensure_signing_key(db)
+    ensure_signing_key(db, settings.algorithm)
     service = Service(db, settings)
     app = FastAPI(
         title="Turris credential service",
@@ -389,9 +122,10 @@ def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI
         redoc_url=None,
     )
     app.state.service = service
-    app.include_router(_oauth_router(service))
-    app.include_router(_resource_router(service))
-    app.include_router(_management_router(service))
+    app.include_router(oauth.router)
+    app.include_router(resources.router)
+    app.include_router(management.router)
+    app.include_router(forward.router)
     _install_error_handlers(app)
     app.openapi = _openapi(app)
     app.add_middleware(Edge, settings=settings)

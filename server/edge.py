@@ -13,7 +13,8 @@ from turris_api.server.settings import ServiceSettings
 
 log = logging.getLogger("server")
 
-TOKEN_PATH = "/oauth/token"  # noqa: S105 (a path)
+# Form endpoints that authenticate a client (an argon2 check): small bodies, OAuth-shaped errors.
+OAUTH_PATHS = frozenset({"/oauth/token", "/oauth/introspect", "/oauth/revoke"})
 PREFLIGHT_METHODS = b"GET, POST, PUT, DELETE, OPTIONS"
 PREFLIGHT_HEADERS = b"Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = b"600"
@@ -38,8 +39,8 @@ def _json(status: int, body: dict, extra: list[tuple[bytes, bytes]] = ()) -> tup
 
 
 def _error(path: str, status: int, code: str, message: str) -> tuple[dict, dict]:
-    """OAuth-shaped on the token endpoint (RFC 6749 5.2), the service's shape elsewhere."""
-    if path == TOKEN_PATH:
+    """OAuth-shaped on the OAuth endpoints (RFC 6749 5.2), the service's shape elsewhere."""
+    if path in OAUTH_PATHS:
         return _json(status, {"error": code, "error_description": message})
     return _json(status, {"error": code, "message": message})
 
@@ -56,7 +57,7 @@ class Edge:
         path = scope.get("path", "")
         if scope["method"] == "OPTIONS" and await self._preflight(scope, send):
             return
-        limit = self.settings.token_body_limit if path == TOKEN_PATH else self.settings.body_limit
+        limit = self.settings.token_body_limit if path in OAUTH_PATHS else self.settings.body_limit
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
@@ -97,7 +98,7 @@ class Edge:
             if not started:
                 await _send(
                     send,
-                    _error(path, 500, "server_error" if path == TOKEN_PATH else "internal_error",
+                    _error(path, 500, "server_error" if path in OAUTH_PATHS else "internal_error",
                            "The service hit an unexpected error; it has been logged. Try again later."),
                 )
 
@@ -124,7 +125,7 @@ class Edge:
 
 
 def _too_large(path: str, limit: int) -> tuple[dict, dict]:
-    code = "invalid_request" if path == TOKEN_PATH else "payload_too_large"
+    code = "invalid_request" if path in OAUTH_PATHS else "payload_too_large"
     return _error(path, 413, code, f"The request body is larger than {limit} bytes.")
 
 

@@ -1,8 +1,10 @@
-"""JWT signing keys: Ed25519 (EdDSA), kept in the store so every instance signs and verifies alike.
+"""JWT signing keys: Ed25519 (EdDSA) by default, or P-256 (ES256) for gateways without EdDSA,
+kept in the store so every instance signs and verifies alike.
 
-One key signs at a time (the newest not yet rotated). A rotated key stays published in the
-JWKS and keeps verifying until the last token it can have signed has expired, then drops out
-and is deleted at the next rotation.
+One key per algorithm signs at a time (the newest not yet rotated). A rotated key stays published
+in the JWKS and keeps verifying until the last token it can have signed has expired, then drops
+out and is deleted at the next rotation. Keys of every algorithm verify, so a deployment can
+switch algorithms without refusing the tokens already out.
 """
 
 from __future__ import annotations
@@ -14,27 +16,31 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jwt.algorithms import OKPAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
+from turris_api.store import signing_keys
 from turris_api.store.database import Database
 from turris_api.store.errors import Unavailable
-from turris_api.store.schema import signing_keys, utcnow
+from turris_api.store.schema import utcnow
 
-ALGORITHM = "EdDSA"
+ALGORITHM = "EdDSA"  # the default
+ALGORITHMS = ("EdDSA", "ES256")
 ACCESS_TOKEN_LIFETIME = 3600  # seconds; the seed's 60-minute JWT
 SIGNING_KEY_TTL = 2.0  # how long an instance trusts its idea of the current signing key
 VERIFY_KEYS_TTL = 30.0  # how long an instance trusts its set of verification keys
 UNKNOWN_KID_RELOAD = 1.0  # at most one reload a second for a kid we have not seen
 # A rotated key may still sign on other instances for SIGNING_KEY_TTL, and tokens live an hour.
 KEY_RETENTION = timedelta(seconds=ACCESS_TOKEN_LIFETIME + 60)
-KEY_CHANGE_LOCK = 0x7475_6B65  # PostgreSQL advisory lock id for creating and rotating keys
 PASSPHRASE_ENV = "TURRIS_SIGNING_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a value)
+
+_THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}  # RFC 7638 3.2
+_JWK = {"EdDSA": OKPAlgorithm, "ES256": ECAlgorithm}
 
 
 def _passphrase() -> bytes | None:
@@ -44,13 +50,20 @@ def _passphrase() -> bytes | None:
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint: a kid every instance derives the same way."""
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":"), sort_keys=True)
+    members = {k: jwk[k] for k in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
 
 
-def _new_key_row() -> dict[str, Any]:
-    private = Ed25519PrivateKey.generate()
-    jwk = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
+def _generate(algorithm: str):
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return Ed25519PrivateKey.generate()
+
+
+def _new_key_row(algorithm: str = ALGORITHM) -> dict[str, Any]:
+    private = _generate(algorithm)
+    jwk = _JWK[algorithm].to_jwk(private.public_key(), as_dict=True)
     kid = _thumbprint(jwk)
     passphrase = _passphrase()
     encryption = (
@@ -59,15 +72,15 @@ def _new_key_row() -> dict[str, Any]:
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     return {
         "kid": kid,
-        "algorithm": ALGORITHM,
+        "algorithm": algorithm,
         "private_key": pem.decode("ascii"),
-        "public_jwk": {**jwk, "kid": kid, "alg": ALGORITHM, "use": "sig"},
+        "public_jwk": {**jwk, "kid": kid, "alg": algorithm, "use": "sig"},
         "created_at": utcnow(),
         "rotated_at": None,
     }
 
 
-def _load_private(pem: str) -> Ed25519PrivateKey:
+def _load_private(pem: str, algorithm: str):
     try:
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=_passphrase())
     except (TypeError, ValueError) as err:
@@ -75,71 +88,48 @@ def _load_private(pem: str) -> Ed25519PrivateKey:
             f"The signing key cannot be opened: set {PASSPHRASE_ENV} to the passphrase it was created with.",
             retry_after=30,
         ) from err
-    if not isinstance(key, Ed25519PrivateKey):
-        raise Unavailable("The stored signing key is not an Ed25519 key.", retry_after=30)
+    expected = ec.EllipticCurvePrivateKey if algorithm == "ES256" else Ed25519PrivateKey
+    if not isinstance(key, expected):
+        raise Unavailable(f"The stored signing key is not a key for {algorithm}.", retry_after=30)
     return key
 
 
-def ensure_signing_key(db: Database) -> str:
-    """The kid of the current signing key, creating the first one on an empty store."""
-    with db.write() as conn:
-        _serialize_key_changes(conn)
-        kid = _current_kid(conn)
-        if kid is None:
-            row = _new_key_row()
-            conn.execute(signing_keys.insert().values(**row))
-            kid = row["kid"]
-    return kid
+def ensure_signing_key(db: Database, algorithm: str = ALGORITHM) -> str:
+    """The kid of the current signing key for `algorithm`, creating one if there is none."""
+    return signing_keys.ensure_current(db, algorithm, _new_key_row)
 
 
 def rotate_signing_key(db: Database) -> str:
-    """Start signing with a new key; the old ones verify until their tokens expired. Returns the new kid."""
-    row = _new_key_row()
-    now = utcnow()
-    with db.write() as conn:
-        _serialize_key_changes(conn)
-        conn.execute(signing_keys.update().where(signing_keys.c.rotated_at.is_(None)).values(rotated_at=now))
-        conn.execute(signing_keys.delete().where(signing_keys.c.rotated_at < now - KEY_RETENTION))
-        conn.execute(signing_keys.insert().values(**{**row, "created_at": now}))
-    return row["kid"]
-
-
-def _serialize_key_changes(conn) -> None:
-    """Instances starting (or rotating) at once must not each create a key: on PostgreSQL take a
-    transaction-scoped lock first (SQLite's write transactions are already exclusive)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": KEY_CHANGE_LOCK})
-
-
-def _current_kid(conn) -> str | None:
-    return conn.execute(
-        sa.select(signing_keys.c.kid)
-        .where(signing_keys.c.rotated_at.is_(None))
-        .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid.desc())
-        .limit(1)
-    ).scalar()
-
-
-def _still_verifying(now: datetime):
-    return sa.or_(signing_keys.c.rotated_at.is_(None), signing_keys.c.rotated_at >= now - KEY_RETENTION)
+    """Start signing with new keys; the old ones verify until their tokens expired. Returns the
+    new kid (of the default algorithm's key when several algorithms sign)."""
+    kids = signing_keys.rotate(db, _new_key_row, KEY_RETENTION, ALGORITHM)
+    return kids.get(ALGORITHM) or next(iter(kids.values()))
 
 
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    private_key: Ed25519PrivateKey
+    algorithm: str
+    private_key: Any  # Ed25519PrivateKey | EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class VerifyingKey:
+    algorithm: str  # a JWT's header must name this very algorithm (no algorithm confusion)
+    key: Any
 
 
 class KeyRing:
     """This instance's view of the keys in the store, refreshed often enough to follow rotations."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, algorithm: str = ALGORITHM) -> None:
         self.db = db
+        self.algorithm = algorithm
         self._lock = threading.Lock()
         self._signing: SigningKey | None = None
         self._signing_checked = 0.0
-        self._private_by_kid: dict[str, Ed25519PrivateKey] = {}
-        self._public: dict[str, Ed25519PublicKey] = {}
+        self._private_by_kid: dict[str, Any] = {}
+        self._public: dict[str, VerifyingKey] = {}
         self._jwks: list[dict[str, Any]] = []
         self._public_loaded = 0.0
         self._last_unknown_reload = 0.0
@@ -152,22 +142,18 @@ class KeyRing:
         with self._lock:
             if self._signing is not None and now - self._signing_checked < SIGNING_KEY_TTL:
                 return self._signing
-            with self.db.read() as conn:
-                kid = _current_kid(conn)
-                pem = None
-                if kid is not None and kid not in self._private_by_kid:
-                    pem = conn.execute(sa.select(signing_keys.c.private_key).where(signing_keys.c.kid == kid)).scalar()
-            if kid is None:
-                kid = ensure_signing_key(self.db)
-                with self.db.read() as conn:
-                    pem = conn.execute(sa.select(signing_keys.c.private_key).where(signing_keys.c.kid == kid)).scalar()
+            found = signing_keys.current_key(self.db, self.algorithm, self._private_by_kid.__contains__)
+            if found is None:
+                ensure_signing_key(self.db, self.algorithm)
+                found = signing_keys.current_key(self.db, self.algorithm, self._private_by_kid.__contains__)
+            kid, pem = found
             if pem is not None:
-                self._private_by_kid = {kid: _load_private(pem)}
-            self._signing = SigningKey(kid, self._private_by_kid[kid])
+                self._private_by_kid = {kid: _load_private(pem, self.algorithm)}
+            self._signing = SigningKey(kid, self.algorithm, self._private_by_kid[kid])
             self._signing_checked = time.monotonic()
             return self._signing
 
-    def public_key(self, kid: str) -> Ed25519PublicKey | None:
+    def public_key(self, kid: str) -> VerifyingKey | None:
         """The verification key for a kid, or None if the store publishes no such key."""
         now = time.monotonic()
         if now - self._public_loaded >= VERIFY_KEYS_TTL:
@@ -186,16 +172,9 @@ class KeyRing:
         return {"keys": list(self._jwks)}
 
     def _reload_public(self) -> None:
-        with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(signing_keys.c.kid, signing_keys.c.public_jwk)
-                .where(_still_verifying(utcnow()), signing_keys.c.algorithm == ALGORITHM)
-                .order_by(signing_keys.c.created_at.desc())
-            ).all()
-        public = {}
-        for row in rows:
-            public[row.kid] = OKPAlgorithm.from_jwk(row.public_jwk)
+        rows = [row for row in signing_keys.verifying_keys(self.db, KEY_RETENTION) if row[1] in _JWK]
+        public = {kid: VerifyingKey(algorithm, _JWK[algorithm].from_jwk(jwk)) for kid, algorithm, jwk in rows}
         with self._lock:
             self._public = public
-            self._jwks = [dict(row.public_jwk) for row in rows]
+            self._jwks = [jwk for _, _, jwk in rows]
             self._public_loaded = time.monotonic()

@@ -7,14 +7,14 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
 from turris_api.server.addresses import Address
-from turris_api.server.keys import ALGORITHM, KeyRing
+from turris_api.server.keys import KeyRing
 from turris_api.server.settings import ServiceSettings
 from turris_api.server.throttle import TokenThrottle
 from turris_api.store import validation
@@ -40,17 +40,31 @@ class TokenReply:
         self.headers = {**NO_STORE, **(headers or {})}
 
 
-def _error(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> TokenReply:
+def oauth_error(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> TokenReply:
     return TokenReply(status, {"error": code, "error_description": description}, headers)
 
 
-class _Refused(Exception):
+class Refused(Exception):
+    """A finished OAuth error answer, raised from deep inside a check."""
+
     def __init__(self, reply: TokenReply) -> None:
         self.reply = reply
 
 
-def _refuse(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> _Refused:
-    return _Refused(_error(status, code, description, headers))
+def guarded(answer: Callable[..., TokenReply], *args) -> TokenReply:
+    """`answer(*args)`, with refusals and store failures turned into OAuth error answers."""
+    try:
+        return answer(*args)
+    except Refused as refused:
+        return refused.reply
+    except Unavailable as err:
+        return oauth_error(503, "temporarily_unavailable", err.message, {"Retry-After": str(err.retry_after)})
+    except StoreError as err:
+        return oauth_error(500, "server_error", err.message)
+
+
+def _refuse(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Refused:
+    return Refused(oauth_error(status, code, description, headers))
 
 
 class TokenIssuer:
@@ -62,27 +76,11 @@ class TokenIssuer:
 
     def answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
         """Everything cheap is checked first; the one argon2 verification comes last."""
-        try:
-            return self._answer(headers, body, address)
-        except _Refused as refused:
-            return refused.reply
-        except Unavailable as err:
-            return _error(503, "temporarily_unavailable", err.message, {"Retry-After": str(err.retry_after)})
-        except StoreError as err:
-            return _error(500, "server_error", err.message)
+        return guarded(self._answer, headers, body, address)
 
     def _answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
         params = _form(headers, body)
-        basic = _basic_credentials(headers.get("authorization"))
-        if basic is not None and "client_secret" in params:
-            raise _refuse(400, "invalid_request", "Authenticate with HTTP Basic or with client_secret in the body, not both.")
-        if basic is not None:
-            client_id, secret = basic
-            if "client_id" in params and params["client_id"] != client_id:
-                raise _refuse(400, "invalid_request", "client_id in the body differs from the one in the Basic header.")
-        else:
-            client_id, secret = params.get("client_id"), params.get("client_secret")
-        challenge = {"WWW-Authenticate": 'Basic realm="turris", charset="UTF-8"'} if basic is not None else None
+        client_id, secret, challenge = client_credentials(headers, params)
 
         grant_type = params.get("grant_type")
         if not grant_type:
@@ -91,6 +89,26 @@ class TokenIssuer:
             raise _refuse(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
         if params.get("scope", "").strip():
             raise _refuse(400, "invalid_scope", "This service defines no scopes; leave scope out.")
+        client = self.verify(client_id, secret, challenge, address)
+        cors = self._browser_check(client, headers.get("origin"))
+        return TokenReply(
+            200,
+            {"access_token": self.sign(client), "token_type": "Bearer", "expires_in": self.settings.token_lifetime},
+            cors,
+        )
+
+    def authenticated(
+        self, headers: Mapping[str, str], body: bytes, address: Address | None
+    ) -> tuple[VerifiedClient, dict[str, str]]:
+        """The API Client calling an endpoint that takes client authentication as /oauth/token does
+        (introspection, revocation), and the form it sent; raises Refused."""
+        params = _form(headers, body)
+        client_id, secret, challenge = client_credentials(headers, params)
+        return self.verify(client_id, secret, challenge, address), params
+
+    def verify(self, client_id: str | None, secret: str | None, challenge: dict[str, str] | None,
+               address: Address | None) -> VerifiedClient:
+        """Cheap checks and the throttle first; the one argon2 verification last."""
         if not client_id or not secret:
             raise _refuse(401, "invalid_client", "Send the Client ID and Client Secret (HTTP Basic or in the body).",
                           challenge)
@@ -107,13 +125,7 @@ class TokenIssuer:
             self.throttle.failed(client_id, address)
             raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
         self.throttle.succeeded(client_id, address)
-
-        cors = self._browser_check(client, headers.get("origin"))
-        return TokenReply(
-            200,
-            {"access_token": self.sign(client), "token_type": "Bearer", "expires_in": self.settings.token_lifetime},
-            cors,
-        )
+        return client
 
     def _browser_check(self, client: VerifiedClient, origin: str | None) -> dict[str, str] | None:
         """A browser asking for a token is held to the client's Allowed Origins, as on the API."""
@@ -130,6 +142,8 @@ class TokenIssuer:
 
     def sign(self, client: VerifiedClient, now: int | None = None) -> str:
         issued = int(time.time()) if now is None else now
+        if client.not_before is not None:  # dated no earlier, or the client's own not-before refuses it
+            issued = max(issued, client.not_before)
         key = self.keys.signing_key()
         claims = {
             "iss": self.settings.issuer,
@@ -141,7 +155,8 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             "organization": {"id": client.organization_id, "name": client.organization_name},
         }
-        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"})
+        return jwt.encode(claims, key.private_key, algorithm=key.algorithm,
+                          headers={"kid": key.kid, "typ": "at+jwt"})
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -159,6 +174,22 @@ def _normalized_origin(origin: str) -> str | None:
         return validation.origin(origin)
     except StoreError:
         return None
+
+
+def client_credentials(headers: Mapping[str, str], params: dict[str, str]) -> tuple[str | None, str | None, dict | None]:
+    """client_secret_basic or client_secret_post (never both): Client ID, secret, and the
+    challenge a 401 should carry."""
+    basic = _basic_credentials(headers.get("authorization"))
+    if basic is not None and "client_secret" in params:
+        raise _refuse(400, "invalid_request", "Authenticate with HTTP Basic or with client_secret in the body, not both.")
+    if basic is not None:
+        client_id, secret = basic
+        if "client_id" in params and params["client_id"] != client_id:
+            raise _refuse(400, "invalid_request", "client_id in the body differs from the one in the Basic header.")
+    else:
+        client_id, secret = params.get("client_id"), params.get("client_secret")
+    challenge = {"WWW-Authenticate": 'Basic realm="turris", charset="UTF-8"'} if basic is not None else None
+    return client_id, secret, challenge
 
 
 def _form(headers: Mapping[str, str], body: bytes) -> dict[str, str]:

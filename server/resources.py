@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,10 +10,12 @@ from functools import lru_cache
 import jwt
 
 from turris_api.server.addresses import Address, client_address
-from turris_api.server.keys import ALGORITHM, KeyRing
+from turris_api.server.keys import ALGORITHMS, KeyRing
 from turris_api.server.oauth import origin_allowed
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import crypto, validation
+from turris_api.store.lru import VerifiedLru
+from turris_api.store.models import VerifiedClient
 from turris_api.store.verify import Verifier
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
@@ -32,40 +31,8 @@ class CheckedClaims:
     client_id: str
     organization_id: object
     expires: float
-
-
-class VerifiedJwts:
-    """Bounded LRU of JWTs whose signature already verified, keyed by a keyed digest (never the token).
-
-    Backends reuse one JWT for up to an hour, so steady-state requests skip the signature check;
-    the client row is still read on every request, so deletion stays effective at once.
-    """
-
-    def __init__(self, size: int = VERIFIED_JWT_CACHE_SIZE) -> None:
-        self._key = secrets.token_bytes(32)
-        self._size = size
-        self._entries: OrderedDict[str, CheckedClaims] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def digest(self, token: str) -> str:
-        return crypto.keyed_digest(self._key, token)
-
-    def get(self, digest: str) -> CheckedClaims | None:
-        with self._lock:
-            found = self._entries.get(digest)
-            if found is not None:
-                self._entries.move_to_end(digest)
-            return found
-
-    def remember(self, digest: str, claims: CheckedClaims) -> None:
-        with self._lock:
-            self._entries[digest] = claims
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def forget(self, digest: str) -> None:
-        with self._lock:
-            self._entries.pop(digest, None)
+    issued: float
+    jti: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +40,7 @@ class Principal:
     """Who presented the credential, and the CORS headers their request has earned."""
 
     type: str  # api_client | restricted_token
+    id: int  # the credential's internal id
     name: str
     client_id: str | None
     organization_id: int
@@ -83,12 +51,16 @@ class Principal:
 class BearerRefused(Exception):
     """An RFC 6750 refusal: status, error code, a message, and the challenge to send."""
 
-    def __init__(self, status: int, error: str | None, message: str, cors: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, error: str | None, message: str, cors: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.cors = cors or {}
+        self.reason = reason  # which rule refused a 403: origin | ip | endpoint
 
     def headers(self) -> dict[str, str]:
         headers = {"Vary": "Origin", **self.cors}
@@ -100,7 +72,10 @@ class BearerRefused(Exception):
         return headers
 
     def body(self) -> dict[str, str]:
-        return {"error": self.error or "unauthorized", "message": self.message}
+        body = {"error": self.error or "unauthorized", "message": self.message}
+        if self.reason:
+            body["reason"] = self.reason
+        return body
 
 
 @lru_cache(maxsize=4096)
@@ -123,10 +98,12 @@ class Authenticator:
         self.verifier = verifier
         self.keys = keys
         self.settings = settings
-        self.verified_jwts = VerifiedJwts()
+        # Backends reuse one JWT for up to an hour, so steady-state requests skip the signature
+        # check; the client row is still read on every request, so deletion stays effective at once.
+        self.verified_jwts: VerifiedLru[CheckedClaims] = VerifiedLru(VERIFIED_JWT_CACHE_SIZE)
 
     def authenticate(
-        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], endpoint: str,
+        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
         *, blocking: bool = True,
     ) -> Principal:
         """The caller, or BearerRefused. With blocking=False (an event loop calling), raises
@@ -140,10 +117,25 @@ class Authenticator:
             raise _invalid("The Authorization header is not a Bearer token.")
         origin = headers.get("origin")
         if token.startswith(crypto.RESTRICTED_TOKEN_PREFIX):
-            return self._restricted(token, origin, peer, forwarded_for, endpoint, blocking)
+            return self._restricted(token, origin, peer, forwarded_for, method, path, blocking)
         return self._jwt(token, origin)
 
     def _jwt(self, token: str, origin: str | None) -> Principal:
+        _, client, allowed = self.jwt_client(token)
+        cors: dict[str, str] = {}
+        if origin is not None:
+            if not origin_allowed(origin, allowed):
+                raise BearerRefused(
+                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins.",
+                    reason="origin",
+                )
+            cors = {"Access-Control-Allow-Origin": origin}
+        return Principal("api_client", client.id, client.name, client.client_id, client.organization_id,
+                         client.organization_name, cors)
+
+    def claims(self, token: str) -> CheckedClaims:
+        """The JWT's checked claims (signature, issuer, audience, times), or BearerRefused; a
+        token seen before skips the signature check but not the expiry."""
         digest = self.verified_jwts.digest(token)
         checked = self.verified_jwts.get(digest)
         if checked is None:
@@ -152,22 +144,21 @@ class Authenticator:
         elif _now() >= checked.expires + self.settings.jwt_leeway:
             self.verified_jwts.forget(digest)
             raise _invalid()
-        client_id = checked.client_id
-        found = self.verifier.active_client_with_origins(client_id)
+        return checked
+
+    def jwt_client(self, token: str) -> tuple[CheckedClaims, VerifiedClient, tuple[str, ...]]:
+        """A JWT's claims and its client as stored now, with its Allowed Origins; BearerRefused if
+        the client is gone or not active, the token was revoked or predates the client's not-before."""
+        checked = self.claims(token)
+        found = self.verifier.active_client_with_origins(checked.client_id, checked.jti)
         if found is None:
-            raise _invalid("The API Client behind this token was deleted or is not active.")
+            raise _invalid("The API Client behind this token was deleted or is not active, or the token was revoked.")
         client, allowed = found
         if checked.organization_id != client.organization_id:
             raise _invalid()
-        cors: dict[str, str] = {}
-        if origin is not None:
-            if not origin_allowed(origin, allowed):
-                raise BearerRefused(
-                    403, "forbidden", f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins."
-                )
-            cors = {"Access-Control-Allow-Origin": origin}
-        return Principal("api_client", client.name, client.client_id, client.organization_id,
-                         client.organization_name, cors)
+        if client.not_before is not None and checked.issued < client.not_before:
+            raise _invalid("The access token was issued before the API Client's last status change; get a new one.")
+        return checked, client, allowed
 
     def _check_jwt(self, token: str) -> CheckedClaims:
         """The full RFC 9068 check: header, known key, signature, issuer, audience, times, claims."""
@@ -176,18 +167,18 @@ class Authenticator:
         except jwt.PyJWTError:
             raise _invalid() from None
         kid = header.get("kid")
-        if header.get("alg") != ALGORITHM or header.get("typ") not in JWT_TYPES:
+        if header.get("alg") not in ALGORITHMS or header.get("typ") not in JWT_TYPES:
             raise _invalid()
         if not isinstance(kid, str) or len(kid) > KID_MAX:
             raise _invalid()
         key = self.keys.public_key(kid)
-        if key is None:
+        if key is None or header["alg"] != key.algorithm:  # the key decides the algorithm, never the token
             raise _invalid()
         try:
             claims = jwt.decode(
                 token,
-                key,
-                algorithms=[ALGORITHM],
+                key.key,
+                algorithms=[key.algorithm],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 leeway=self.settings.jwt_leeway,
@@ -196,14 +187,15 @@ class Authenticator:
         except jwt.PyJWTError:
             raise _invalid() from None
         client_id, organization, expires = claims["client_id"], claims.get("organization"), claims["exp"]
+        issued, jti = claims["iat"], claims["jti"]
         if not isinstance(client_id, str) or claims["sub"] != client_id or not isinstance(organization, dict):
             raise _invalid()
-        if not isinstance(expires, int | float):
+        if not isinstance(expires, int | float) or not isinstance(issued, int | float) or not isinstance(jti, str):
             raise _invalid()
-        return CheckedClaims(client_id, organization.get("id"), float(expires))
+        return CheckedClaims(client_id, organization.get("id"), float(expires), float(issued), jti)
 
     def _restricted(
-        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], endpoint: str,
+        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
         blocking: bool = True,
     ) -> Principal:
         found = self.verifier.verify_restricted_token(token, blocking=blocking)
@@ -212,12 +204,13 @@ class Authenticator:
         address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
         if address is None or not _address_allowed(address, found.allowed_ips):
             raise BearerRefused(
-                403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs."
+                403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs.",
+                reason="ip",
             )
         # Restricted tokens carry no origin list: any page may read what the IP rule let through.
         cors = {"Access-Control-Allow-Origin": origin} if origin is not None else {}
-        if endpoint not in self.settings.restricted_endpoints:
+        if not any(rule.matches(method, path) for rule in self.settings.restricted_endpoints):
             raise BearerRefused(403, "insufficient_scope",
                                 "Restricted Access Tokens reach only a small subset of endpoints; use an API Client.",
-                                cors)
-        return Principal("restricted_token", found.name, None, found.organization_id, found.organization_name, cors)
+                                cors, reason="endpoint")
+        return Principal("restricted_token", found.id, found.name, None, found.organization_id, found.organization_name, cors)

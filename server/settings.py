@@ -4,17 +4,61 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from turris_api.server.keys import ACCESS_TOKEN_LIFETIME
+from turris_api.server.keys import ACCESS_TOKEN_LIFETIME, ALGORITHM, ALGORITHMS
 from turris_api.store.errors import Invalid
 from turris_api.store.validation import shown
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-DEFAULT_RESTRICTED_ENDPOINTS = ("/v1/whoami",)
+DEFAULT_RESTRICTED_ENDPOINTS = ("GET /v1/whoami",)
 DEFAULT_AUDIENCE = "turris-api"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"})
+
+
+@dataclass(frozen=True)
+class EndpointRule:
+    """One entry of the restricted endpoint subset: a method (or *) and a path pattern.
+
+    In the pattern `*` matches within one path segment and a trailing `/**` any rest, so
+    `GET /v1/policies/*` reaches `/v1/policies/42` but not `/v1/policies/42/delete`. GET
+    also admits HEAD, which reads the same thing.
+    """
+
+    method: str
+    pattern: str
+    regex: re.Pattern
+
+    def matches(self, method: str, path: str) -> bool:
+        method = method.upper()
+        if self.method != "*" and method != self.method and not (method == "HEAD" and self.method == "GET"):
+            return False
+        return self.regex.fullmatch(path) is not None
+
+
+def endpoint_rule(entry: str) -> EndpointRule:
+    """`METHOD /path/pattern`, or a bare path (meaning GET, as the subset was before methods)."""
+    text = entry.strip()
+    method, _, pattern = text.partition(" ")
+    if not pattern:
+        method, pattern = "GET", method
+    method, pattern = method.strip().upper(), pattern.strip()
+    if method not in METHODS or not pattern.startswith("/") or " " in pattern:
+        raise Invalid("restricted_endpoints", f"{shown(text)} is not `METHOD /path` (e.g. `GET /v1/policies/*`).", text)
+    rest = pattern
+    if rest.endswith("/**"):
+        rest, tail = rest[:-3], "(?:/.*)?"
+    else:
+        tail = ""
+    regex = "".join("[^/]*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", rest)) + tail
+    return EndpointRule(method, pattern, re.compile(regex))
+
+
+def endpoint_rules(entries: Iterable[str]) -> tuple[EndpointRule, ...]:
+    return tuple(endpoint_rule(e) for e in entries if e.strip())
 
 
 def parse_networks(entries: Iterable[str], field_name: str = "trusted_proxy") -> tuple[Network, ...]:
@@ -35,7 +79,7 @@ class ServiceSettings:
     issuer: str = "http://127.0.0.1:8000"
     audience: str = DEFAULT_AUDIENCE
     trusted_proxies: tuple[Network, ...] = ()
-    restricted_endpoints: frozenset[str] = frozenset(DEFAULT_RESTRICTED_ENDPOINTS)
+    restricted_endpoints: tuple[EndpointRule, ...] = endpoint_rules(DEFAULT_RESTRICTED_ENDPOINTS)
     token_lifetime: int = ACCESS_TOKEN_LIFETIME
     token_body_limit: int = 4 * 1024  # bytes; /oauth/token answers 413 above this, before any hashing
     body_limit: int = 64 * 1024  # bytes; every other endpoint
@@ -44,22 +88,24 @@ class ServiceSettings:
     throttle_per_client_ip: int = 10  # failed token requests for one Client ID from one address per window
     throttle_per_ip: int = 50  # failed token requests from one address per window, any Client ID
     jwt_leeway: int = 10  # seconds of clock skew tolerated between instances
+    algorithm: str = ALGORITHM  # JWT signing: EdDSA, or ES256 for gateways that lack EdDSA
 
     @classmethod
     def from_env(cls, host: str, port: int, trusted_proxies: Iterable[str] = ()) -> ServiceSettings:
-        """Defaults for `turris-api serve`; TURRIS_ISSUER, TURRIS_AUDIENCE, TURRIS_RESTRICTED_ENDPOINTS override."""
+        """Defaults for `turris-api serve`; TURRIS_ISSUER, TURRIS_AUDIENCE, TURRIS_RESTRICTED_ENDPOINTS
+        (comma-separated `METHOD /path` rules) and TURRIS_SIGNING_ALGORITHM override."""
         shown_host = f"[{host}]" if ":" in host else host
         issuer = os.environ.get("TURRIS_ISSUER") or f"http://{shown_host}:{port}"
         audience = os.environ.get("TURRIS_AUDIENCE") or DEFAULT_AUDIENCE
         endpoints = os.environ.get("TURRIS_RESTRICTED_ENDPOINTS")
-        restricted = (
-            frozenset(p.strip() for p in endpoints.split(",") if p.strip())
-            if endpoints is not None
-            else frozenset(DEFAULT_RESTRICTED_ENDPOINTS)
-        )
+        algorithm = os.environ.get("TURRIS_SIGNING_ALGORITHM") or ALGORITHM
+        if algorithm not in ALGORITHMS:
+            raise Invalid("signing_algorithm", f"{shown(algorithm)} is not one of: {', '.join(ALGORITHMS)}.", algorithm)
+        restricted = endpoint_rules(endpoints.split(",") if endpoints is not None else DEFAULT_RESTRICTED_ENDPOINTS)
         return cls(
             issuer=issuer.rstrip("/"),
             audience=audience,
             trusted_proxies=parse_networks(trusted_proxies),
             restricted_endpoints=restricted,
+            algorithm=algorithm,
         )

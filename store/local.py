@@ -34,6 +34,7 @@ from turris_api.store.schema import (
     api_clients,
     audit_events,
     members,
+    not_before_now,
     organizations,
     restricted_tokens,
     utcnow,
@@ -269,7 +270,8 @@ class LocalStore:
             conn.execute(
                 api_clients.update()
                 .where(api_clients.c.id == row.id)
-                .values(status=new_status, version=api_clients.c.version + 1, updated_at=utcnow())
+                .values(status=new_status, version=api_clients.c.version + 1, updated_at=utcnow(),
+                        not_before=not_before_now())
             )
             _audit(conn, me, "set_status", API_CLIENT, row.id, row.name)
         return self.get_client(row.id)
@@ -281,6 +283,12 @@ class LocalStore:
             conn.execute(
                 organizations.update().where(organizations.c.id == me.organization.id).values(api_access=bool(enabled))
             )
+            if not enabled:  # turning it back on must not revive the JWTs issued before
+                conn.execute(
+                    api_clients.update()
+                    .where(api_clients.c.organization_id == me.organization.id)
+                    .values(not_before=not_before_now())
+                )
 
     # --- Restricted Access Tokens -----------------------------------------
 

@@ -151,6 +151,7 @@ class VerifiedClient:
     name: str
     organization_id: int
     organization_name: str
+    not_before: int | None = None  # epoch seconds; JWTs issued (iat) before it are refused
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -27,6 +29,12 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def not_before_now() -> datetime:
+    """The next whole second: JWTs carry whole-second `iat`s, and one issued earlier in this
+    very second must be refused too (the issuer dates newer ones no earlier than this)."""
+    return datetime.fromtimestamp(math.ceil(time.time()), UTC)
 
 
 metadata = sa.MetaData()
@@ -69,6 +77,7 @@ api_clients = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("not_before", UTCDateTime, nullable=True),  # migration 0004: JWTs issued earlier are refused
     sqlite_autoincrement=True,  # migration 0003: a deleted id is never handed out again
 )
 
@@ -125,6 +134,17 @@ signing_keys = sa.Table(
     sa.Column("public_jwk", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("rotated_at", UTCDateTime, nullable=True),  # stopped signing; verifies until tokens expire
+)
+
+# Added by migration 0004: JWTs revoked before they expired, by jti.
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=False),
 )
 
 sa.Index("ix_api_clients_org_name", api_clients.c.organization_id, api_clients.c.name)

@@ -9,17 +9,23 @@ hash, so steady-state requests skip the hashing but not the lookup.
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
-from collections import OrderedDict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from turris_api.store import crypto
 from turris_api.store.database import Database
+from turris_api.store.lru import VerifiedLru
 from turris_api.store.models import ACTIVE, Member, VerifiedClient, VerifiedToken
-from turris_api.store.schema import api_clients, member_tokens, members, organizations, restricted_tokens, utcnow
+from turris_api.store.schema import (
+    api_clients,
+    member_tokens,
+    members,
+    organizations,
+    restricted_tokens,
+    revoked_tokens,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # last_used_at is written at most once a minute
@@ -35,6 +41,7 @@ _CLIENT_SECRET = (
         api_clients.c.secret_hash,
         api_clients.c.status,
         api_clients.c.last_used_at,
+        api_clients.c.not_before,
         api_clients.c.organization_id,
         organizations.c.name.label("org_name"),
         organizations.c.api_access,
@@ -48,8 +55,13 @@ _ACTIVE_CLIENT = (
         api_clients.c.client_id,
         api_clients.c.name,
         api_clients.c.allowed_origins,
+        api_clients.c.not_before,
         api_clients.c.organization_id,
         organizations.c.name.label("org_name"),
+        # In the same lookup: a revoked JWT costs no second round trip.
+        sa.exists()
+        .where(revoked_tokens.c.jti == sa.bindparam("jti"), revoked_tokens.c.client_id == api_clients.c.client_id)
+        .label("revoked"),
     )
     .join(organizations, organizations.c.id == api_clients.c.organization_id)
     .where(api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE, organizations.c.api_access)
@@ -78,36 +90,20 @@ _MEMBER_TOKEN = (
 )
 
 
+def _verified_client(row) -> VerifiedClient:
+    return VerifiedClient(
+        id=row.id,
+        client_id=row.client_id,
+        name=row.name,
+        organization_id=row.organization_id,
+        organization_name=row.org_name,
+        not_before=int(row.not_before.timestamp()) if row.not_before is not None else None,
+    )
+
+
 class NeedsThread(Exception):
     """Raised instead of blocking work (an argon2 check, a write) by a check told `blocking=False`:
     an event loop asks that way first, and asks again from a worker thread on this."""
-
-
-class VerifiedCache:
-    """Bounded LRU of keyed digests of bearer tokens that verified against a given hash."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._key = secrets.token_bytes(32)
-        self._size = size
-        self._entries: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def digest(self, token: str) -> str:
-        return crypto.keyed_digest(self._key, token)
-
-    def holds(self, digest: str, stored_hash: str) -> bool:
-        with self._lock:
-            if self._entries.get(digest) == stored_hash:
-                self._entries.move_to_end(digest)
-                return True
-            return False
-
-    def remember(self, digest: str, stored_hash: str) -> None:
-        with self._lock:
-            self._entries[digest] = stored_hash
-            self._entries.move_to_end(digest)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
 
 
 class Verifier:
@@ -118,8 +114,9 @@ class Verifier:
         self._client_origins = db.prepare(_CLIENT_ORIGINS)
         self._restricted_token = db.prepare(_RESTRICTED_TOKEN)
         self._member_token = db.prepare(_MEMBER_TOKEN)
-        self._tokens = VerifiedCache()
-        self._member_tokens = VerifiedCache()
+        # digest(token) -> the stored hash it verified against: a new hash (rotation) misses
+        self._tokens: VerifiedLru[str] = VerifiedLru(CACHE_SIZE)
+        self._member_tokens: VerifiedLru[str] = VerifiedLru(CACHE_SIZE)
 
     def verify_client(self, client_id: str, secret: str) -> VerifiedClient | None:
         """Client ID + secret -> the client, or None (unknown, wrong, non-active, plan without API).
@@ -132,32 +129,35 @@ class Verifier:
         if row.status != ACTIVE or not row.api_access:
             return None
         self._touch(api_clients, row.id, row.last_used_at, rehash=(row.secret_hash, secret))
-        return VerifiedClient(
-            id=row.id,
-            client_id=row.client_id,
-            name=row.name,
-            organization_id=row.organization_id,
-            organization_name=row.org_name,
-        )
+        return _verified_client(row)
 
     def active_client(self, client_id: str) -> VerifiedClient | None:
         """The client behind a JWT, if it still exists and is active (no hashing)."""
         found = self.active_client_with_origins(client_id)
         return None if found is None else found[0]
 
-    def active_client_with_origins(self, client_id: str) -> tuple[VerifiedClient, tuple[str, ...]] | None:
-        """The client behind a JWT and its Allowed Origins as stored now, in one lookup (no hashing)."""
-        row = self.db.fetch_one(self._active_client, {"client_id": client_id[:64]})
-        if row is None:
+    def active_client_with_origins(
+        self, client_id: str, jti: str = ""
+    ) -> tuple[VerifiedClient, tuple[str, ...]] | None:
+        """The client behind a JWT and its Allowed Origins as stored now, in one lookup (no hashing);
+        None too when the JWT with this `jti` was revoked."""
+        row = self.db.fetch_one(self._active_client, {"client_id": client_id[:64], "jti": jti[:64]})
+        if row is None or row.revoked:
             return None
-        client = VerifiedClient(
-            id=row.id,
-            client_id=row.client_id,
-            name=row.name,
-            organization_id=row.organization_id,
-            organization_name=row.org_name,
-        )
-        return client, tuple(row.allowed_origins)
+        return _verified_client(row), tuple(row.allowed_origins)
+
+    def revoke_jwt(self, jti: str, client: VerifiedClient, expires: float) -> None:
+        """Refuse the JWT with this `jti` everywhere until it expires; expired entries are dropped."""
+        now = utcnow()
+        until = datetime.fromtimestamp(expires, UTC)
+        with self.db.write() as conn:
+            conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < now))
+            exists = conn.execute(sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti[:64])).first()
+            if exists is None and until > now:
+                conn.execute(revoked_tokens.insert().values(
+                    jti=jti[:64], organization_id=client.organization_id, client_id=client.client_id,
+                    expires_at=until, revoked_at=now,
+                ))
 
     def client_origins(self, client_id: str) -> tuple[str, ...] | None:
         """The client's Allowed Origins as stored now, or None if it is gone or not active."""
@@ -201,9 +201,9 @@ class Verifier:
         )
 
     @staticmethod
-    def _check_bearer(cache: VerifiedCache, stored_hash: str | None, token: str, blocking: bool = True) -> bool:
+    def _check_bearer(cache: VerifiedLru[str], stored_hash: str | None, token: str, blocking: bool = True) -> bool:
         digest = cache.digest(token)
-        if stored_hash is not None and cache.holds(digest, stored_hash):
+        if stored_hash is not None and cache.get(digest) == stored_hash:
             return True
         if not blocking:
             raise NeedsThread

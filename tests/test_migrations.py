@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from turris_api.store import crypto
-from turris_api.store.database import Database
+from turris_api.store.database import SCHEMA_HEAD, Database
 from turris_api.store.local import LocalStore
 from turris_api.store.schema import metadata
 from turris_api.store.verify import Verifier
@@ -53,7 +53,7 @@ def test_upgrading_a_first_migration_database_keeps_every_credential(database_ur
     assert verifier.verify_client("trs_ci_legacy", secret) is not None
     assert verifier.verify_restricted_token(token) is not None
     with upgraded.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
     upgraded.dispose()
 
 
@@ -74,7 +74,7 @@ def test_the_known_head_is_alembics_head():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from turris_api.store.database import MIGRATIONS, SCHEMA_HEAD
+    from turris_api.store.database import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

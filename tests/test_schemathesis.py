@@ -84,7 +84,7 @@ def test_every_operation_holds_to_its_schema_and_never_fails_with_5xx(case, serv
         excluded.append(schemathesis.checks.negative_data_rejection)
     response = case.call_and_validate(headers=credentials_for(case, service), excluded_checks=excluded)
     assert response.status_code < 500
-    if response.status_code >= 400:
+    if response.status_code >= 400 and case.method.upper() != "HEAD":  # a HEAD answer has no body
         body = response.json()
         assert body["error"]
         assert body.get("message") or body.get("error_description")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.server_support import TestClient, bearer, fetch_jwt, in_process, new_client, new_token
 from turris_api.server.api import create_app
 from turris_api.server.keys import ALGORITHM
-from turris_api.server.settings import ServiceSettings, parse_networks
+from turris_api.server.settings import ServiceSettings, endpoint_rules, parse_networks
 from turris_api.store.models import TokenDraft
 
 
@@ -231,7 +231,8 @@ def test_disabled_client_is_refused_on_the_very_next_request(service, admin, cre
     admin.set_client_status(created.client.id, "disabled")
     assert whoami(service, token).status_code == 401
     admin.set_client_status(created.client.id, "active")
-    assert whoami(service, token).status_code == 200
+    assert whoami(service, token).status_code == 401  # not-before: re-enabling revives no old JWT
+    assert whoami(service, fetch_jwt(service, created)).status_code == 200
 
 
 def test_plan_losing_api_access_refuses_jwts(service, admin, token):
@@ -301,7 +302,7 @@ def test_preflight_answers_204_with_authorization_allowed(service):
 def restricted_app(db, proxies: str = "", endpoints=None):
     settings = ServiceSettings(
         trusted_proxies=parse_networks([p for p in proxies.split(",") if p]),
-        **({"restricted_endpoints": frozenset(endpoints)} if endpoints is not None else {}),
+        **({"restricted_endpoints": endpoint_rules(endpoints)} if endpoints is not None else {}),
     )
     return create_app(db, settings)
 

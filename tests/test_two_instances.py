@@ -105,7 +105,7 @@ def test_a_client_deleted_through_one_is_refused_by_the_other_on_the_next_reques
     assert deployment.manage(b, "GET", f"/v1/api-clients/{made.client.id}").status_code == 404
 
 
-def test_a_client_disabled_is_refused_by_both_on_the_next_request_and_back_when_enabled(deployment):
+def test_a_client_disabled_is_refused_by_both_and_its_old_jwts_stay_refused(deployment):
     a, b = deployment.a, deployment.b
     made = deployment.admin.create_client(ClientDraft(name="Disabled by support"))
     token = jwt_from(a, made.client.client_id, made.secret).json()["access_token"]
@@ -118,8 +118,10 @@ def test_a_client_disabled_is_refused_by_both_on_the_next_request_and_back_when_
     assert jwt_from(b, made.client.client_id, made.secret).status_code == 401
 
     deployment.admin.set_client_status(made.client.id, "active")
-    assert whoami(b, token).status_code == 200
-    assert jwt_from(a, made.client.client_id, made.secret).status_code == 200
+    assert whoami(b, token).status_code == 401  # not-before: re-enabling revives no JWT issued before
+    fresh = jwt_from(a, made.client.client_id, made.secret)
+    assert fresh.status_code == 200
+    assert whoami(b, fresh.json()["access_token"]).status_code == 200
 
 
 def test_a_restricted_token_deleted_through_one_is_refused_by_the_other(deployment):

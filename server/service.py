@@ -1,0 +1,52 @@
+"""What one service instance holds: the verifier, its view of the signing keys, the issuer."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from turris_api.server.addresses import Address, client_address
+from turris_api.server.keys import KeyRing
+from turris_api.server.oauth import TokenIssuer
+from turris_api.server.resources import Authenticator, Principal
+from turris_api.server.settings import ServiceSettings
+from turris_api.server.token_status import TokenStatus
+from turris_api.store.database import Database
+from turris_api.store.verify import NeedsThread, Verifier
+
+
+class Service:
+    """Everything one instance holds: the verifier, its view of the signing keys, the throttle."""
+
+    def __init__(self, db: Database, settings: ServiceSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.verifier = Verifier(db)
+        self.keys = KeyRing(db, settings.algorithm)
+        self.issuer = TokenIssuer(self.verifier, self.keys, settings)
+        self.authenticator = Authenticator(self.verifier, self.keys, settings)
+        self.token_status = TokenStatus(self.issuer, self.authenticator, settings)
+
+    def address(self, request: Request) -> Address | None:
+        peer = request.client.host if request.client else None
+        return client_address(peer, request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
+
+    async def principal(self, request: Request, method: str | None = None, path: str | None = None) -> Principal:
+        """Who presented the request's bearer credential, judged as `method path` (by default the
+        request itself; forward-auth passes the proxied request's)."""
+        peer = request.client.host if request.client else None
+        args = (
+            request.headers,
+            peer,
+            request.headers.getlist("x-forwarded-for"),
+            method or request.method,
+            request.url.path if path is None else path,
+        )
+        if self.db.is_sqlite:
+            # An SQLite (WAL) read never waits for a writer and costs less than the hop to a worker
+            # thread; hashing or writing still goes to one. A network database always does.
+            try:
+                return self.authenticator.authenticate(*args, blocking=False)
+            except NeedsThread:
+                pass
+        return await run_in_threadpool(self.authenticator.authenticate, *args)
