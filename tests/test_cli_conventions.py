@@ -116,8 +116,8 @@ def test_set_status_accepts_only_the_known_statuses(cli):
     assert cli("client", "set-status", created["client_id"], "active")[0] == 0
 
 
-def test_an_id_too_large_for_the_column_is_not_found(database_url, cli, monkeypatch):
-    monkeypatch.setenv("TURRIS_DB_URL", database_url)  # SQLite and PostgreSQL, whose ids are 32-bit
+def test_an_id_too_large_for_the_column_is_not_found(db, cli, monkeypatch):
+    monkeypatch.setenv("TURRIS_DB_URL", db.url)  # SQLite and PostgreSQL (set up by the fixture), whose ids are 32-bit
     for ref in ("2147483648", "99999999999999999999"):
         for command in (("client", "show", ref), ("token", "show", ref), ("client", "delete", ref, "--yes")):
             code, _, err = cli(*command)
