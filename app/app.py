@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from importlib.resources import files
 from urllib.parse import parse_qs, urlsplit
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.reactive import reactive
@@ -26,8 +27,10 @@ from turris_api.store.interface import CredentialStore
 from turris_api.store.lazy import LazyStore
 from turris_api.store.listing import Listing, fetch_listing
 from turris_api.store.models import Me
+from turris_api.widgets.guard import Guarded
 
 STYLES = str(files("turris_api").joinpath("styles.tcss"))  # package data, so it ships in the wheel
+EXIT_UNEXPECTED = 1
 UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
 START_UP_GC_PAUSE_MAX_S = 3.0  # a slow store must not keep the collector paused for long
 
@@ -72,7 +75,7 @@ def platform_opener(url: str) -> bool:
     return True
 
 
-class TurrisApp(App[None]):
+class TurrisApp(Guarded, App[None]):
     """Settings → Developer → API, in the terminal."""
 
     CSS_PATH = STYLES
@@ -99,6 +102,7 @@ class TurrisApp(App[None]):
         self._open_link = open_link
         self._opener = opener
         self._local_clipboard = clipboard
+        self._stopping = False
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
@@ -188,6 +192,21 @@ class TurrisApp(App[None]):
                 if main is not None:
                     main.show_text("Could not reach the credential store. Press r to try again.")
             self.report_error(event.worker.error)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Overrides Textual internals (pinned, textual==8.2.8; tests/test_app_stories.py checks it): its own
+        # handler prints a Rich traceback with local variables, and a credential may be one of them.
+        # What reaches here cannot go on (a failed compose or mount): stop, with one line and no traceback.
+        if os.environ.get("TURRIS_DEBUG"):
+            super()._handle_exception(error)
+            return
+        if self._stopping:
+            return
+        self._stopping = True
+        self.exit(return_code=EXIT_UNEXPECTED, message=Text(
+            f"turris-api: stopped after an unexpected error ({type(error).__name__}). "
+            "Set TURRIS_DEBUG=1 for details."
+        ))
 
     def report_error(self, err: BaseException | None) -> None:
         """A failure as a notification: a store error as it is, anything else without internals."""
@@ -291,6 +310,8 @@ class TurrisApp(App[None]):
         self._clipboard = ""
 
 
-def run_app(store: CredentialStore, open_link: str | None = None, first_read: FirstRead | None = None) -> None:
-    """Run the app until the user quits."""
-    TurrisApp(store, open_link=open_link, first_read=first_read).run()
+def run_app(store: CredentialStore, open_link: str | None = None, first_read: FirstRead | None = None) -> int:
+    """Run the app until the user quits; the exit status (non-zero when it had to stop)."""
+    app = TurrisApp(store, open_link=open_link, first_read=first_read)
+    app.run()
+    return app.return_code or 0

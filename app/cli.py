@@ -394,8 +394,7 @@ def run(args: argparse.Namespace) -> int:
         store, reader = start_store(args)
         from turris_api.app.app import run_app
 
-        run_app(store, open_link=args.open, first_read=reader)
-        return 0
+        return run_app(store, open_link=args.open, first_read=reader)
     if args.command == "serve":
         local_only(args)
         from turris_api.server.run import serve

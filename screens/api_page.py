@@ -20,6 +20,7 @@ from turris_api.store.listing import Listing, fetch_listing
 from turris_api.store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.slide_over import SlideOver
 from turris_api.widgets.tables import ClientTable, CredentialTable, TokenTable
 from turris_api.widgets.text import inert
@@ -44,7 +45,7 @@ def client_lock_reason(me: Me) -> str:
     return ""
 
 
-class ApiPage(Vertical):
+class ApiPage(Guarded, Vertical):
     """The API settings page for one member."""
 
     # Its key bindings live on SettingsModal, so they work wherever focus is in the modal.

@@ -10,10 +10,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
 from turris_api.widgets.copyable import CopyableValue
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert
 
 
-class CreatedModal(ModalScreen[None]):
+class CreatedModal(Guarded, ModalScreen[None]):
     """Shows a new credential's values exactly once. They live only in this screen."""
 
     BINDINGS = [Binding("escape", "ok", "Ok", show=False)]
@@ -94,7 +95,7 @@ class TokenCreatedModal(CreatedModal):
         )
 
 
-class ConfirmDelete(ModalScreen[bool]):
+class ConfirmDelete(Guarded, ModalScreen[bool]):
     """Asks before a credential is deleted; True means delete."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -131,7 +132,7 @@ class ConfirmDelete(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class LinkModal(ModalScreen[None]):
+class LinkModal(Guarded, ModalScreen[None]):
     """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser)."""
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL")]

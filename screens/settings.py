@@ -15,6 +15,7 @@ from turris_api.screens.api_page import ApiPage
 from turris_api.store.listing import Listing
 from turris_api.store.models import Me
 from turris_api.widgets.footer import Footer
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.status_line import StatusLine
 from turris_api.widgets.text import inert
 
@@ -57,7 +58,7 @@ class SettingsNav(OptionList):
     """Grouped navigation; group headings are not selectable."""
 
 
-class SettingsModal(ModalScreen[None]):
+class SettingsModal(Guarded, ModalScreen[None]):
     """Settings, opened from the sidebar or by the deep link."""
 
     BINDINGS = [

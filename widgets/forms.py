@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
 from turris_api.store.models import ApiClient, ClientDraft, RestrictedToken, TokenDraft
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert
 
 NO_ORIGINS_WARNING = "⚠ No Allowed Origins: requests from any browser origin will be accepted."
@@ -27,7 +28,7 @@ class FieldSpec:
     hint: str = ""
 
 
-class CredentialForm(Vertical):
+class CredentialForm(Guarded, Vertical):
     """Fields, per-field errors, and Add (new) or Update + Delete (existing) buttons."""
 
     TITLE_NEW: ClassVar[str] = ""

@@ -7,8 +7,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 
+from turris_api.widgets.guard import Guarded
 
-class SlideOver(Vertical):
+
+class SlideOver(Guarded, Vertical):
     """Docked right, off-screen until `visible`; Escape hides it."""
 
     DEFAULT_CSS = """

@@ -18,6 +18,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, Row, RowKey
 
 from turris_api.store.models import ApiClient, RestrictedToken
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert, masked
 
 
@@ -81,7 +82,7 @@ class LazyCell(tuple):
         return table.cell_text(record, column)
 
 
-class CredentialTable(DataTable):
+class CredentialTable(Guarded, DataTable):
     """A fixed-width credential table; choosing a row posts RowChosen with the record's id."""
 
     COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = ()
