@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -80,6 +81,10 @@ class TurrisApp(Guarded, App[None]):
 
     CSS_PATH = STYLES
     TITLE = "Turris API Settings"
+    BINDINGS = [
+        Binding("question_mark", "help", "Keys", tooltip="Every key this screen answers to."),
+        Binding("q", "quit", "Quit", show=False, tooltip="Quit (asks first if something would be lost)."),
+    ]
 
     status: reactive[str] = reactive("Connecting…")
     """Which store, as whom: shown on every screen's status line."""
@@ -103,6 +108,7 @@ class TurrisApp(Guarded, App[None]):
         self._opener = opener
         self._local_clipboard = clipboard
         self._stopping = False
+        self.settings_page = "profile"  # where Settings reopens: the page the user left
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
@@ -217,10 +223,14 @@ class TurrisApp(Guarded, App[None]):
 
     # --- settings -------------------------------------------------------------
 
-    def action_open_settings(self, page: str = "profile") -> None:
+    def action_open_settings(self, page: str | None = None) -> None:
         self.open_settings(page)
 
-    def open_settings(self, page: str = "profile", listing: Listing | None = None) -> SettingsModal | None:
+    def on_settings_modal_page_shown(self, event: SettingsModal.PageShown) -> None:
+        self.settings_page = event.page
+
+    def open_settings(self, page: str | None = None, listing: Listing | None = None) -> SettingsModal | None:
+        page = page or self.settings_page
         if self.me is None:
             self.notify("Still connecting to the credential store…", markup=False)
             return None
@@ -254,6 +264,7 @@ class TurrisApp(Guarded, App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Keys", "Every key this screen answers to", self.action_help)
         yield SystemCommand("Settings", "Open the Settings modal", self.action_open_settings)
         me = self.me
         if me is None or not me.organization.api_access:
@@ -266,6 +277,45 @@ class TurrisApp(Guarded, App[None]):
                                 lambda: self.api_action("add_token"))
             yield SystemCommand("View Docs", "The Turris public API documentation", lambda: self.api_action("view_docs"))
             yield SystemCommand("Run in Postman", "The Turris Postman workspace", lambda: self.api_action("run_in_postman"))
+
+    # --- help and quitting ----------------------------------------------------
+
+    def action_help(self) -> None:
+        from turris_api.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows = []
+        for active in self.active_bindings.values():  # the screen's, before the help covers it
+            binding = active.binding
+            if binding.description and not binding.system:
+                rows.append((self.get_key_display(binding), binding.description, active.enabled))
+        self.push_screen(HelpScreen(rows))
+
+    def what_quitting_loses(self) -> str | None:
+        """Why quitting now would lose something (unsaved input, a secret not yet copied), else None."""
+        from turris_api.screens.modals import CreatedModal
+
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, CreatedModal) and screen.uncopied:
+                return screen.close_warning
+            if isinstance(screen, SettingsModal) and (page := screen.api_page) is not None and page.has_unsaved_input:
+                return "What you typed in the open form has not been saved."
+        return None
+
+    async def action_quit(self) -> None:
+        lost = self.what_quitting_loses()
+        if lost is None:
+            self.exit()
+            return
+        from turris_api.screens.modals import Confirm
+
+        def decided(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        if not any(isinstance(s, Confirm) for s in self.screen_stack):
+            self.push_screen(Confirm("Quit anyway?", lost, "Quit", "Back"), decided)
 
     # --- outside links --------------------------------------------------------
 

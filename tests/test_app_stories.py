@@ -68,7 +68,9 @@ async def test_create_api_client_shows_secret_once_then_only_last_four(admin):
         assert "API Client Created" in shown and client_id in shown and secret in shown
         assert "never be shown in Turris again" in shown
 
-        await pilot.press("s")  # copy the secret
+        await pilot.press("c")  # copy the Client ID, then the secret
+        assert app.clipboard == client_id
+        await pilot.press("s")
         assert app.clipboard == secret
         await pilot.click("#ok")
         await settle(pilot)
@@ -95,7 +97,7 @@ async def test_created_token_is_shown_once(admin):
         await until(pilot, lambda: isinstance(app.screen, TokenCreatedModal), "the created modal")
         value = app.screen.query_one("#value-0").value
         assert value in screen_text(app) and "Restricted Access Token Created" in screen_text(app)
-        await pilot.press("escape")
+        await pilot.press("c", "escape")
         await settle(pilot)
         assert page.query_one(TokenTable).row_count == 1
         shown = screen_text(app)
@@ -308,7 +310,12 @@ async def test_client_id_cell_copies_and_docs_link_is_shown_and_copyable(admin):
         page = await open_api(pilot)
         table = page.query_one(ClientTable)
         table.focus()
-        await pilot.press("right", "right", "enter")
+        await pilot.press("enter")  # Enter opens the row, on any cell
+        await pilot.pause()
+        assert page.form is not None and page.form.record.id == created.client.id
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("right", "right", "c")  # c copies the Client ID
         await pilot.pause()
         assert app.clipboard == created.client.client_id
         assert not page.slide_over.visible

@@ -16,7 +16,7 @@ from turris_api.widgets.text import printable
 class CopyableValue(Guarded, Static, can_focus=True):
     """Shows `label` and `value`; Enter or a click posts CopyRequested."""
 
-    BINDINGS = [Binding("enter", "copy", "Copy", show=True)]
+    BINDINGS = [Binding("enter", "copy", "Copy", show=True), Binding("y", "copy", "Copy", show=False)]
 
     @dataclass
     class CopyRequested(Message):

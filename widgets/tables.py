@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
@@ -86,6 +87,17 @@ class CredentialTable(Guarded, DataTable):
     """A fixed-width credential table; choosing a row posts RowChosen with the record's id."""
 
     COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = ()
+    COPYABLE: ClassVar[tuple[str, str] | None] = None  # (column key, label) that c / y copy
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
+        Binding("c", "copy", "Copy Client ID"),
+        Binding("y", "copy", "Copy Client ID", show=False),
+    ]
 
     @dataclass
     class RowChosen(Message):
@@ -191,12 +203,27 @@ class CredentialTable(Guarded, DataTable):
     def cell_text(self, record, column: str) -> Text:
         raise NotImplementedError
 
+    def action_select_cursor(self) -> None:
+        # Enter opens the row whichever cell the cursor is on; only a click on a copyable cell copies.
+        if self.row_count:
+            self.post_message(self.RowChosen(self, self._records[self.cursor_row].id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy":
+            return self.COPYABLE is not None and self.row_count > 0
+        return True
+
+    def action_copy(self) -> None:
+        if self.COPYABLE is not None and self.row_count:
+            key, label = self.COPYABLE
+            self.post_message(self.CopyRequested(self, label, getattr(self._records[self.cursor_row], key)))
+
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
         column = self.ordered_columns[event.coordinate.column].key.value
         record = self._records[event.coordinate.row]
-        if column == "client_id":
-            self.post_message(self.CopyRequested(self, "Client ID", record.client_id))
+        if self.COPYABLE is not None and column == self.COPYABLE[0]:
+            self.post_message(self.CopyRequested(self, self.COPYABLE[1], getattr(record, column)))
         else:
             self.post_message(self.RowChosen(self, record.id))
 
@@ -219,6 +246,7 @@ class ClientTable(CredentialTable):
         ColumnSpec("origins", "Allowed Origins", 15, grow=3),
         ColumnSpec("status", "Status", 10),
     )
+    COPYABLE = ("client_id", "Client ID")
 
     def cell_text(self, record: ApiClient, column: str) -> Text:
         p = self.palette
