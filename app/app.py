@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -81,10 +80,6 @@ class TurrisApp(Guarded, App[None]):
 
     CSS_PATH = STYLES
     TITLE = "Turris API Settings"
-    BINDINGS = [
-        Binding("question_mark", "help", "Keys", tooltip="Every key this screen answers to."),
-        Binding("q", "quit", "Quit", show=False, tooltip="Quit (asks first if something would be lost)."),
-    ]
 
     status: reactive[str] = reactive("Connecting…")
     """Which store, as whom: shown on every screen's status line."""
@@ -209,10 +204,9 @@ class TurrisApp(Guarded, App[None]):
         if self._stopping:
             return
         self._stopping = True
-        self.exit(return_code=EXIT_UNEXPECTED, message=Text(
-            f"turris-api: stopped after an unexpected error ({type(error).__name__}). "
-            "Set TURRIS_DEBUG=1 for details."
-        ))
+        # Worded as cli.py's own last resort.
+        line = f"turris-api: unexpected error ({type(error).__name__}); set TURRIS_DEBUG=1 for details"
+        self.exit(return_code=EXIT_UNEXPECTED, message=Text(line, no_wrap=True, overflow="ignore"))
 
     def report_error(self, err: BaseException | None) -> None:
         """A failure as a notification: a store error as it is, anything else without internals."""
@@ -285,12 +279,14 @@ class TurrisApp(Guarded, App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        rows = []
-        for active in self.active_bindings.values():  # the screen's, before the help covers it
+        # The screen's own keys first, then the focused control's; keys doing the same thing share a row.
+        found = sorted(self.active_bindings.values(), key=lambda a: not isinstance(a.node, (App, Screen)))
+        rows: dict[tuple[str, bool], list[str]] = {}
+        for active in found:  # the screen's, before the help covers it
             binding = active.binding
             if binding.description and not binding.system:
-                rows.append((self.get_key_display(binding), binding.description, active.enabled))
-        self.push_screen(HelpScreen(rows))
+                rows.setdefault((binding.description, active.enabled), []).append(self.get_key_display(binding))
+        self.push_screen(HelpScreen([(" / ".join(keys), what, enabled) for (what, enabled), keys in rows.items()]))
 
     def what_quitting_loses(self) -> str | None:
         """Why quitting now would lose something (unsaved input, a secret not yet copied), else None."""

@@ -12,10 +12,10 @@ from textual.widgets import Button, Footer, Label, Static
 
 from turris_api.widgets.guard import Guarded
 
-ALWAYS = (
-    ("Tab / Shift+Tab", "Next / previous control (inside an open form or dialog only)"),
-    ("Enter", "Open the row, press the button, copy the value under the cursor"),
-)
+# On each screen rather than the app: a modal screen cuts the app's own bindings off.
+HELP_KEY = Binding("question_mark", "app.help", "Keys", tooltip="Every key this screen answers to.")
+QUIT_KEY = Binding("q", "app.quit", "Quit", show=False, tooltip="Quit (asks first if something would be lost).")
+
 
 
 class HelpScreen(Guarded, ModalScreen[None]):
@@ -31,8 +31,6 @@ class HelpScreen(Guarded, ModalScreen[None]):
         with Vertical(classes="dialog"):
             yield Label("Keys", classes="dialog-title")
             with VerticalScroll(classes="help-keys"):
-                for key, description in ALWAYS:
-                    yield Static(self._row(key, description, True), classes="help-row")
                 for key, description, enabled in self.rows:
                     yield Static(self._row(key, description, enabled), classes="help-row")
             with Horizontal(classes="dialog-buttons"):
@@ -41,7 +39,7 @@ class HelpScreen(Guarded, ModalScreen[None]):
 
     @staticmethod
     def _row(key: str, description: str, enabled: bool) -> Text:
-        text = Text.assemble((f"{key:>16}", "bold"), "  ", description, end="")
+        text = Text.assemble((f"{key:>18}", "bold"), "  ", description, end="")
         if not enabled:
             text.append("  (not available here now)", style="dim")
         return text

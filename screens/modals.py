@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
+from turris_api.screens.help import HELP_KEY
 from turris_api.widgets.copyable import CopyableValue
 from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert
@@ -18,7 +19,7 @@ class CreatedModal(Guarded, ModalScreen[None]):
     """Shows a new credential's values exactly once. They live only in this screen; closing before
     each was copied asks first."""
 
-    BINDINGS = [Binding("escape", "ok", "Close")]
+    BINDINGS = [Binding("escape", "ok", "Close"), HELP_KEY]
 
     def __init__(self, title: str, name: str, values: list[tuple[str, str]], warning: str, advice: str,
                  close_warning: str, note: str = "") -> None:
@@ -143,7 +144,7 @@ class TokenCreatedModal(CreatedModal):
 class ConfirmDelete(Guarded, ModalScreen[bool]):
     """Asks before a credential is deleted; True means delete."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
 
     def __init__(self, kind: str, name: str) -> None:
         super().__init__(classes="confirm-modal")
@@ -221,7 +222,7 @@ def discard_changes() -> Confirm:
 class LinkModal(Guarded, ModalScreen[None]):
     """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser)."""
 
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL")]
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL"), HELP_KEY]
 
     def __init__(self, title: str, url: str, opened: bool) -> None:
         super().__init__(classes="link-modal")

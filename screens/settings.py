@@ -15,6 +15,7 @@ from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from turris_api.screens.api_page import ApiPage
+from turris_api.screens.help import HELP_KEY, QUIT_KEY
 from turris_api.store.listing import Listing
 from turris_api.store.models import Me
 from turris_api.widgets.footer import Footer
@@ -71,6 +72,8 @@ class SettingsModal(Guarded, ModalScreen[None]):
         Binding("d", "api('view_docs')", "View Docs"),
         Binding("p", "api('run_in_postman')", "Postman"),
         Binding("r", "api('reload')", "Reload"),
+        HELP_KEY,
+        QUIT_KEY,
     ]
 
     @dataclass
