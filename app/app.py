@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from importlib.resources import files
 from urllib.parse import parse_qs, urlsplit
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.reactive import reactive
@@ -22,8 +23,10 @@ from turris_api.screens.settings import PAGES, SettingsModal
 from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import Me
+from turris_api.widgets.guard import Guarded
 
 STYLES = str(files("turris_api").joinpath("styles.tcss"))  # package data, so it ships in the wheel
+EXIT_UNEXPECTED = 1
 UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
 
 
@@ -67,7 +70,7 @@ def platform_opener(url: str) -> bool:
     return True
 
 
-class TurrisApp(App[None]):
+class TurrisApp(Guarded, App[None]):
     """Settings → Developer → API, in the terminal."""
 
     CSS_PATH = STYLES
@@ -94,6 +97,8 @@ class TurrisApp(App[None]):
         self._open_link = open_link
         self._opener = opener
         self._local_clipboard = clipboard
+        self._stopping = False
+        self.settings_page = "profile"  # where Settings reopens: the page the user left
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
@@ -151,6 +156,20 @@ class TurrisApp(App[None]):
                     main.show_text("Could not reach the credential store. Press r to try again.")
             self.report_error(event.worker.error)
 
+    def _handle_exception(self, error: Exception) -> None:
+        # Overrides Textual internals (pinned, textual==8.2.8; tests/test_app_stories.py checks it): its own
+        # handler prints a Rich traceback with local variables, and a credential may be one of them.
+        # What reaches here cannot go on (a failed compose or mount): stop, with one line and no traceback.
+        if os.environ.get("TURRIS_DEBUG"):
+            super()._handle_exception(error)
+            return
+        if self._stopping:
+            return
+        self._stopping = True
+        # Worded as cli.py's own last resort.
+        line = f"turris-api: unexpected error ({type(error).__name__}); set TURRIS_DEBUG=1 for details"
+        self.exit(return_code=EXIT_UNEXPECTED, message=Text(line, no_wrap=True, overflow="ignore"))
+
     def report_error(self, err: BaseException | None) -> None:
         """A failure as a notification: a store error as it is, anything else without internals."""
         if isinstance(err, StoreError):
@@ -160,10 +179,14 @@ class TurrisApp(App[None]):
 
     # --- settings -------------------------------------------------------------
 
-    def action_open_settings(self, page: str = "profile") -> None:
+    def action_open_settings(self, page: str | None = None) -> None:
         self.open_settings(page)
 
-    def open_settings(self, page: str = "profile") -> SettingsModal | None:
+    def on_settings_modal_page_shown(self, event: SettingsModal.PageShown) -> None:
+        self.settings_page = event.page
+
+    def open_settings(self, page: str | None = None) -> SettingsModal | None:
+        page = page or self.settings_page
         if self.me is None:
             self.notify("Still connecting to the credential store…", markup=False)
             return None
@@ -197,6 +220,7 @@ class TurrisApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Keys", "Every key this screen answers to", self.action_help)
         yield SystemCommand("Settings", "Open the Settings modal", self.action_open_settings)
         me = self.me
         if me is None or not me.organization.api_access:
@@ -209,6 +233,47 @@ class TurrisApp(App[None]):
                                 lambda: self.api_action("add_token"))
             yield SystemCommand("View Docs", "The Turris public API documentation", lambda: self.api_action("view_docs"))
             yield SystemCommand("Run in Postman", "The Turris Postman workspace", lambda: self.api_action("run_in_postman"))
+
+    # --- help and quitting ----------------------------------------------------
+
+    def action_help(self) -> None:
+        from turris_api.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        # The screen's own keys first, then the focused control's; keys doing the same thing share a row.
+        found = sorted(self.active_bindings.values(), key=lambda a: not isinstance(a.node, (App, Screen)))
+        rows: dict[tuple[str, bool], list[str]] = {}
+        for active in found:  # the screen's, before the help covers it
+            binding = active.binding
+            if binding.description and not binding.system:
+                rows.setdefault((binding.description, active.enabled), []).append(self.get_key_display(binding))
+        self.push_screen(HelpScreen([(" / ".join(keys), what, enabled) for (what, enabled), keys in rows.items()]))
+
+    def what_quitting_loses(self) -> str | None:
+        """Why quitting now would lose something (unsaved input, a secret not yet copied), else None."""
+        from turris_api.screens.modals import CreatedModal
+
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, CreatedModal) and screen.uncopied:
+                return screen.close_warning
+            if isinstance(screen, SettingsModal) and (page := screen.api_page) is not None and page.has_unsaved_input:
+                return "What you typed in the open form has not been saved."
+        return None
+
+    async def action_quit(self) -> None:
+        lost = self.what_quitting_loses()
+        if lost is None:
+            self.exit()
+            return
+        from turris_api.screens.modals import Confirm
+
+        def decided(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        if not any(isinstance(s, Confirm) for s in self.screen_stack):
+            self.push_screen(Confirm("Quit anyway?", lost, "Quit", "Back"), decided)
 
     # --- outside links --------------------------------------------------------
 
@@ -253,6 +318,8 @@ class TurrisApp(App[None]):
         self._clipboard = ""
 
 
-def run_app(store: CredentialStore, open_link: str | None = None) -> None:
-    """Run the app until the user quits."""
-    TurrisApp(store, open_link=open_link).run()
+def run_app(store: CredentialStore, open_link: str | None = None) -> int:
+    """Run the app until the user quits; the exit status (non-zero when it had to stop)."""
+    app = TurrisApp(store, open_link=open_link)
+    app.run()
+    return app.return_code or 0

@@ -515,8 +515,7 @@ def run(args: argparse.Namespace) -> int:
         from turris_api.store.lazy import LazyStore
 
         # Opened by the app's first store call, in a worker: the app paints before the store's libraries load.
-        run_app(LazyStore(*store_opener(args)), open_link=args.open)
-        return 0
+        return run_app(LazyStore(*store_opener(args)), open_link=args.open)
     if args.command in ("migrate", "init", "backup", "restore"):
         local_only(args)
         return set_up_command(args)

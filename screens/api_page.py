@@ -20,6 +20,7 @@ from turris_api.store.listing import fetch_listing
 from turris_api.store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.slide_over import SlideOver
 from turris_api.widgets.tables import ClientTable, CredentialTable, TokenTable
 from turris_api.widgets.text import inert
@@ -30,6 +31,7 @@ BANNER_TEXT = (
     "from your backend. Restricted Access Tokens are for front-end apps without a native backend."
 )
 NO_PERMISSION = "Read only: you do not have the permission to manage API credentials."
+NO_CHANGES = "No changes to save."
 GENERIC_FAILURE = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
 
 
@@ -44,7 +46,7 @@ def client_lock_reason(me: Me) -> str:
     return ""
 
 
-class ApiPage(Vertical):
+class ApiPage(Guarded, Vertical):
     """The API settings page for one member."""
 
     # Its key bindings live on SettingsModal, so they work wherever focus is in the modal.
@@ -80,8 +82,11 @@ class ApiPage(Vertical):
 
     @dataclass
     class CredentialUpdated(Message):
+        """A save went through; `changed` is False when the store found nothing to change."""
+
         kind: str
         name: str
+        changed: bool = True
 
     @dataclass
     class CredentialDeleted(Message):
@@ -91,6 +96,8 @@ class ApiPage(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.loaded = False
+        self._shown: CredentialForm | None = None  # the form in the slide-over, or on its way there
+        self._select: tuple[str, int] | None = None  # the row to put the cursor on once the listing has it
 
     @property
     def me(self) -> Me:
@@ -100,7 +107,8 @@ class ApiPage(Vertical):
     # --- layout -------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="api-body"):
+        with VerticalScroll(id="api-body") as body:
+            body.can_focus = False  # the tables and buttons take focus; the first Tab must land on one
             with Vertical(id="api-banner"):
                 yield Label(BANNER_TITLE, classes="banner-title")
                 yield Static(BANNER_TEXT, classes="banner-text", markup=False)
@@ -164,8 +172,9 @@ class ApiPage(Vertical):
 
     @on(CredentialsLoaded)
     def show_credentials(self, event: CredentialsLoaded) -> None:
-        self.app.me = event.me
-        self.loaded = True
+        self.app.me = event.me  # the page follows it (on_mount's watch)
+        first, self.loaded = not self.loaded, True
+        self.screen.refresh_bindings()
         self.query_one("#api-empty").loading = False
         clients, tokens = self.query_one(ClientTable), self.query_one(TokenTable)
         clients.show(event.clients)
@@ -187,25 +196,93 @@ class ApiPage(Vertical):
                 "No credentials yet. Members with the permission to manage API credentials can create them here."
             )
         empty.display = not (event.clients or event.tokens)
+        if self._select is not None:
+            self._select_row(*self._select)
+        elif first and not self.slide_over.visible:
+            focused = self.screen.focused
+            if focused is None or focused.id in ("add-new", "settings-nav"):
+                self.call_after_refresh(self.focus_default)
+
+    def _select_row(self, table_id: str, record_id: int) -> None:
+        """Put the cursor on the row of `record_id` (the one just created), if the listing has it."""
+        table = self.query_one(f"#{table_id}", CredentialTable)
+        if not table.select_record(record_id):
+            return
+        self._select = None
+        if not self.slide_over.visible:
+            table.focus()
 
     # --- slide-over ---------------------------------------------------------
 
     def open_form(self, form: CredentialForm) -> None:
-        slide_over = self.slide_over
-        slide_over.remove_children()
-        slide_over.mount(form)
-        slide_over.visible = True
-        form.call_after_refresh(form.focus_first)
+        """Show `form` in the slide-over: focus it if it is already there, ask first if the open one has changes."""
+        shown = self._shown
+        if shown is not None and shown.same_as(form):
+            if shown.is_mounted:
+                shown.focus_first()
+            return
+        if shown is not None and shown.is_mounted and shown.is_dirty:
+            from turris_api.screens.modals import discard_changes
+
+            def decided(discard: bool | None) -> None:
+                if discard and self._shown is shown:
+                    self._show_form(form)
+
+            self.app.push_screen(discard_changes(), decided)
+            return
+        self._show_form(form)
+
+    def _show_form(self, form: CredentialForm | None) -> None:
+        self._shown = form
+        self.slide_over.visible = form is not None
+        # One swap at a time, in this page's queue: a form is mounted only once the last has gone.
+        self.call_later(self._swap, form)
+
+    async def _swap(self, form: CredentialForm | None) -> None:
+        if form is not self._shown:
+            return  # a later open or close superseded this one
+        await self.slide_over.remove_children()
+        if form is not None:
+            await self.slide_over.mount(form)
+            form.focus_first()
+        else:
+            self.focus_default()
 
     def close_form(self) -> None:
-        self.slide_over.visible = False
-        self.call_after_refresh(self._focus_table)
+        self._show_form(None)
 
-    def _focus_table(self) -> None:
+    def request_close_form(self) -> None:
+        """Close the slide-over, asking first if its form has unsaved input."""
+        shown = self._shown
+        if shown is not None and shown.is_mounted and shown.is_dirty:
+            from turris_api.screens.modals import discard_changes
+
+            def decided(discard: bool | None) -> None:
+                if discard and self._shown is shown:
+                    self.close_form()
+
+            self.app.push_screen(discard_changes(), decided)
+            return
+        self.close_form()
+
+    @property
+    def has_unsaved_input(self) -> bool:
+        shown = self._shown
+        return shown is not None and shown.is_mounted and shown.is_dirty
+
+    def focus_default(self) -> None:
+        """Focus the first table, else Add New, else nothing on the page (the navigation keeps it)."""
+        if self._focus_table():
+            return
+        if self.me.sees_credential_controls:
+            self.query_one("#add-new").focus()
+
+    def _focus_table(self) -> bool:
         for table in self.query(CredentialTable):
             if table.parent.display:
                 table.focus()
-                return
+                return True
+        return False
 
     def action_add_client(self) -> None:
         self.open_form(ClientForm(editable=self.me.can_manage_clients, reason=client_lock_reason(self.me), id="add-client"))
@@ -239,9 +316,9 @@ class ApiPage(Vertical):
         self.app.copy_text(event.value, event.label)
 
     @on(CredentialForm.Cancelled)
-    @on(SlideOver.Closed)
+    @on(SlideOver.CloseRequested)
     def cancel_form(self) -> None:
-        self.close_form()
+        self.request_close_form()
 
     # --- links --------------------------------------------------------------
 
@@ -277,7 +354,7 @@ class ApiPage(Vertical):
     @work(thread=True, group="store-write", exit_on_error=False, name="save")
     def update_client(self, client: ApiClient, draft: ClientDraft) -> None:
         updated = self.app.store.update_client(client.id, draft, client.version)
-        self.post_message(self.CredentialUpdated("API Client", updated.name))
+        self.post_message(self.CredentialUpdated("API Client", updated.name, updated.version != client.version))
 
     @work(thread=True, group="store-write", exit_on_error=False, name="save")
     def create_token(self, draft: TokenDraft) -> None:
@@ -287,12 +364,13 @@ class ApiPage(Vertical):
     @work(thread=True, group="store-write", exit_on_error=False, name="save")
     def update_token(self, token: RestrictedToken, draft: TokenDraft) -> None:
         updated = self.app.store.update_token(token.id, draft, token.version)
-        self.post_message(self.CredentialUpdated("Restricted Access Token", updated.name))
+        self.post_message(self.CredentialUpdated("Restricted Access Token", updated.name, updated.version != token.version))
 
     @on(ClientCreated)
     def client_created(self, event: ClientCreated) -> None:
         from turris_api.screens.modals import ClientCreatedModal
 
+        self._select = ("clients", event.client.id)
         self.close_form()
         self.reload()
         self.app.push_screen(
@@ -304,6 +382,7 @@ class ApiPage(Vertical):
     def token_created(self, event: TokenCreated) -> None:
         from turris_api.screens.modals import TokenCreatedModal
 
+        self._select = ("tokens", event.token.id)
         self.close_form()
         self.reload()
         self.app.push_screen(TokenCreatedModal(event.token.name, event.value))
@@ -311,6 +390,12 @@ class ApiPage(Vertical):
 
     @on(CredentialUpdated)
     def credential_updated(self, event: CredentialUpdated) -> None:
+        if not event.changed:
+            form = self.form
+            if form is not None:
+                form.busy = False
+            self.app.notify(NO_CHANGES, title="Nothing to save", markup=False)
+            return
         self.close_form()
         self.reload()
         self.app.notify(f"{event.kind} “{event.name}” was updated.", title="Saved", markup=False)

@@ -10,7 +10,9 @@ from textual.screen import Screen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from turris_api.screens.help import HELP_KEY, QUIT_KEY
 from turris_api.widgets.footer import Footer
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.status_line import StatusLine
 
 
@@ -18,10 +20,15 @@ class Sidebar(OptionList):
     """The app's navigation; Settings comes last."""
 
 
-class MainScreen(Screen):
+class MainScreen(Guarded, Screen):
     """Home: what this app is for, and where to go."""
 
-    BINDINGS = [Binding("s", "app.open_settings", "Settings"), Binding("r", "app.reconnect", "Reconnect", show=False)]
+    BINDINGS = [
+        Binding("s", "app.open_settings", "Settings"),
+        Binding("r", "app.reconnect", "Reconnect", show=False),
+        HELP_KEY,
+        QUIT_KEY,
+    ]
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="shell"):

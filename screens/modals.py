@@ -9,22 +9,29 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
+from turris_api.screens.help import HELP_KEY
 from turris_api.widgets.copyable import CopyableValue
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert
 
 
-class CreatedModal(ModalScreen[None]):
-    """Shows a new credential's values exactly once. They live only in this screen."""
+class CreatedModal(Guarded, ModalScreen[None]):
+    """Shows a new credential's values exactly once. They live only in this screen; closing before
+    each was copied asks first."""
 
-    BINDINGS = [Binding("escape", "ok", "Ok", show=False)]
+    BINDINGS = [Binding("escape", "ok", "Close"), HELP_KEY]
 
-    def __init__(self, title: str, name: str, values: list[tuple[str, str]], warning: str, note: str = "") -> None:
+    def __init__(self, title: str, name: str, values: list[tuple[str, str]], warning: str, advice: str,
+                 close_warning: str, note: str = "") -> None:
         super().__init__(classes="created-modal")
         self._title = title
         self._name = name
         self._values = values
         self._warning = warning
+        self._advice = advice
+        self.close_warning = close_warning
         self._note = note
+        self._copied: set[int] = set()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -35,12 +42,18 @@ class CreatedModal(ModalScreen[None]):
             yield Static(f"⚠ {self._warning}", classes="dialog-warning", markup=False)
             if self._note:
                 yield Static(self._note, classes="dialog-note", markup=False)
+            yield Static(self._advice, classes="dialog-note", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Ok", id="ok", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#value-0").focus()
+
+    @property
+    def uncopied(self) -> list[str]:
+        """The labels of the values not copied yet."""
+        return [label for index, (label, _) in enumerate(self._values) if index not in self._copied]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy":
@@ -49,20 +62,48 @@ class CreatedModal(ModalScreen[None]):
 
     def action_copy(self, index: int) -> None:
         label, value = self._values[index]
+        self._copied.add(index)
         self.app.copy_text(value, label)
 
     @on(CopyableValue.CopyRequested)
     def copy_value(self, event: CopyableValue.CopyRequested) -> None:
-        self.app.copy_text(event.widget.value, event.widget.label)
+        self.action_copy(int((event.widget.id or "value-0").removeprefix("value-")))
 
     @on(Button.Pressed, "#ok")
     def action_ok(self) -> None:
+        if not self.uncopied:
+            self._close()
+            return
+
+        def decided(close: bool | None) -> None:
+            if close:
+                self._close()
+
+        if self.app.screen is self:
+            self.app.push_screen(Confirm("Not copied yet", self.close_warning, "Close anyway", "Back"), decided)
+
+    def _close(self) -> None:
         # Forget the values before leaving: nothing of them stays in memory we control.
         self._values = []
         for widget in self.query(CopyableValue):
             widget.value = ""
         self.app.forget_clipboard()
         self.dismiss(None)
+
+
+CLIENT_ADVICE = (
+    "Never put the Client Secret in browser code, a public repository or a mobile app bundle; store it in a "
+    "secrets manager that only your server-side code can read.\n\n"
+    "Next: your backend exchanges the Client ID and Client Secret at the Get Token endpoint for a JWT that "
+    "lasts 60 minutes. Cache it in your backend and send it as a Bearer token; exchange again when it expires. "
+    "If a browser needs Turris data, use the Backend-for-Frontend (BFF) pattern: the browser calls your "
+    "backend, which attaches the JWT."
+)
+BROWSER_CREDENTIAL_ADVICE = (
+    "Treat it as a secret: do not commit it to source control, paste it into screenshots or share it in "
+    "public chat. Its Allowed IP Addresses are the main boundary, and it reaches only a small subset of the "
+    "API; for broader coverage, use an API Client."
+)
 
 
 class ClientCreatedModal(CreatedModal):
@@ -76,6 +117,9 @@ class ClientCreatedModal(CreatedModal):
             name,
             [("Client ID", client_id), ("Client Secret", secret)],
             "Copy both now and store them in your secrets manager. The Client Secret will never be shown in Turris again.",
+            CLIENT_ADVICE,
+            "The Client Secret will never be shown again. If you have not stored it, you will have to delete this "
+            "API Client and create a new one. Close anyway?",
             "" if has_origins else "No Allowed Origins were set, so browsers on any origin may use this client.",
         )
 
@@ -91,13 +135,16 @@ class TokenCreatedModal(CreatedModal):
             name,
             [("Token", value)],
             "Copy it now and store it somewhere safe. The full value will never be shown in Turris again.",
+            BROWSER_CREDENTIAL_ADVICE,
+            "The token will never be shown again. If you have not stored it, you will have to delete it and "
+            "create a new one. Close anyway?",
         )
 
 
-class ConfirmDelete(ModalScreen[bool]):
+class ConfirmDelete(Guarded, ModalScreen[bool]):
     """Asks before a credential is deleted; True means delete."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
 
     def __init__(self, kind: str, name: str) -> None:
         super().__init__(classes="confirm-modal")
@@ -107,7 +154,9 @@ class ConfirmDelete(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(f"Delete {self.kind}?", classes="dialog-title")
-            yield Static(inert(self.credential_name, "bold"), classes="dialog-subject")
+            name = inert(self.credential_name, "bold")
+            name.no_wrap, name.overflow = False, "fold"  # the whole name, wrapped: the user must see what goes
+            yield Static(name, classes="dialog-subject")
             yield Static(
                 "Deletion takes effect immediately and cannot be undone. Any integration still using this "
                 "credential will start getting authentication failures.",
@@ -131,10 +180,49 @@ class ConfirmDelete(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class LinkModal(ModalScreen[None]):
+class Confirm(Guarded, ModalScreen[bool]):
+    """A yes-or-no question before something is lost; True means go ahead. Escape and Enter on the
+    focused button answer it; the safe answer has focus."""
+
+    BINDINGS = [Binding("escape", "cancel", "Back")]
+
+    def __init__(self, title: str, message: str, confirm: str, cancel: str = "Back") -> None:
+        super().__init__(classes="confirm-modal")
+        self._title = title
+        self._message = message
+        self._confirm = confirm
+        self._cancel = cancel
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(self._message, classes="dialog-warning", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._cancel, id="cancel")
+                yield Button(self._confirm, id="confirm", variant="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel").focus()
+
+    @on(Button.Pressed, "#confirm")
+    def confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+def discard_changes() -> Confirm:
+    """Asked before a form with unsaved input is closed or replaced."""
+    return Confirm("Discard your changes?", "What you typed in this form has not been saved.", "Discard", "Keep editing")
+
+
+class LinkModal(Guarded, ModalScreen[None]):
     """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser)."""
 
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL")]
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL"), HELP_KEY]
 
     def __init__(self, title: str, url: str, opened: bool) -> None:
         super().__init__(classes="link-modal")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from turris_api.screens.api_page import ApiPage
+from turris_api.screens.help import HELP_KEY, QUIT_KEY
 from turris_api.store.models import Me
 from turris_api.widgets.footer import Footer
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.status_line import StatusLine
 from turris_api.widgets.text import inert
 
@@ -59,7 +64,7 @@ class SettingsNav(OptionList):
     """Grouped navigation; group headings are not selectable."""
 
 
-class SettingsModal(ModalScreen[None]):
+class SettingsModal(Guarded, ModalScreen[None]):
     """Settings, opened from the sidebar or by the deep link."""
 
     # Below 110 columns the nav folds away (it opens again while focused: shift+tab from the
@@ -74,7 +79,15 @@ class SettingsModal(ModalScreen[None]):
         Binding("d", "api('view_docs')", "View Docs"),
         Binding("p", "api('run_in_postman')", "Postman"),
         Binding("r", "api('reload')", "Reload"),
+        HELP_KEY,
+        QUIT_KEY,
     ]
+
+    @dataclass
+    class PageShown(Message):
+        """The user is on this page now (so Settings can reopen on it)."""
+
+        page: str
 
     def __init__(self, page: str = "profile") -> None:
         super().__init__()
@@ -112,15 +125,15 @@ class SettingsModal(ModalScreen[None]):
     def on_mount(self) -> None:
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(self.initial_page)
+        nav.focus()
         if self.initial_page == "api":
             self.call_after_refresh(self._focus_page)
-        else:
-            nav.focus()
+        self.post_message(self.PageShown(self.initial_page))
 
     def _focus_page(self) -> None:
         page = self.api_page
         if page is not None:
-            page.query_one("#api-body").focus()
+            page.focus_default()
 
     @property
     def api_page(self) -> ApiPage | None:
@@ -132,11 +145,31 @@ class SettingsModal(ModalScreen[None]):
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(page)
         self.refresh_bindings()
+        self.post_message(self.PageShown(page))
+
+    @property
+    def current_page(self) -> str:
+        return self.query_one(ContentSwitcher).current or "profile"
+
+    @property
+    def form_open(self) -> bool:
+        page = self.api_page
+        return page is not None and page.slide_over.visible
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # A click behind an open slide-over must not move the keyboard there: keep it in the form.
+        page = self.api_page
+        if page is None or not page.slide_over.visible or event.widget in page.slide_over.query("*"):
+            return
+        form = page.form
+        if form is not None:
+            form.focus_first()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "api":
             page = self.api_page
-            return page is not None and self.query_one(ContentSwitcher).current == "api" and page.allows(parameters[0])
+            return (page is not None and self.current_page == "api" and not page.slide_over.visible
+                    and page.allows(parameters[0]))
         return True
 
     def action_api(self, action: str) -> None:
@@ -153,6 +186,6 @@ class SettingsModal(ModalScreen[None]):
     def action_close(self) -> None:
         page = self.api_page
         if page is not None and page.slide_over.visible:
-            page.close_form()
+            page.request_close_form()
             return
         self.dismiss(None)

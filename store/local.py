@@ -235,6 +235,8 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_clients(me)
             row = self._client_row(conn, me, ref)
+            if _unchanged(row, values):
+                return _client(row)
             _update_versioned(conn, api_clients, row, version, values)
             _audit(conn, me, "update", API_CLIENT, row.id, values["name"])
             return _client(conn.execute(sa.select(*_CLIENT_COLUMNS).where(api_clients.c.id == row.id)).one())
@@ -341,6 +343,8 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_tokens(me)
             row = self._token_row(conn, me, ref)
+            if _unchanged(row, values):
+                return _token(row)
             _update_versioned(conn, restricted_tokens, row, version, values)
             _audit(conn, me, "update", RESTRICTED_TOKEN, row.id, values["name"])
             return _token(conn.execute(sa.select(*_TOKEN_COLUMNS).where(restricted_tokens.c.id == row.id)).one())
@@ -432,6 +436,13 @@ def _ref_key(ref: str | int) -> int | str | None:
     if text.isdigit():
         return int(text) if text.isascii() and len(text) <= 10 and int(text) <= ID_MAX else None
     return text
+
+
+def _unchanged(row: Row, values: dict[str, Any]) -> bool:
+    """Whether the cleaned `values` are what the row holds: saving them again is no change (no version, no audit)."""
+    stored = row._mapping
+    return all(list(stored[key]) == value if isinstance(value, list) else stored[key] == value
+               for key, value in values.items())
 
 
 def _update_versioned(conn: Connection, table: sa.Table, row: Row, version: int, values: dict[str, Any]) -> None:

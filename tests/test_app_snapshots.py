@@ -248,3 +248,28 @@ def test_shell(db, snap_compare):
         await steady(pilot)
 
     assert snap_compare(make_app(store_as(db, ADMIN), open_link=None), run_before=run, terminal_size=(100, 30))
+
+
+def test_help_screen(populated, snap_compare):
+    async def run(pilot) -> None:
+        await api_ready(pilot)
+        await pilot.press("question_mark")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(populated, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_created_modal_close_confirmation(db, snap_compare):
+    async def run(pilot) -> None:
+        from turris_api.screens.modals import ClientCreatedModal, Confirm
+
+        await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Policy admin sync")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ClientCreatedModal), "the created modal")
+        await pilot.press("c", "escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the close confirmation")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.widgets import Button, DataTable, Input
 
@@ -68,7 +70,9 @@ async def test_create_api_client_shows_secret_once_then_only_last_four(admin):
         assert "API Client Created" in shown and client_id in shown and secret in shown
         assert "never be shown in Turris again" in shown
 
-        await pilot.press("s")  # copy the secret
+        await pilot.press("c")  # copy the Client ID, then the secret
+        assert app.clipboard == client_id
+        await pilot.press("s")
         assert app.clipboard == secret
         await pilot.click("#ok")
         await settle(pilot)
@@ -95,7 +99,7 @@ async def test_created_token_is_shown_once(admin):
         await until(pilot, lambda: isinstance(app.screen, TokenCreatedModal), "the created modal")
         value = app.screen.query_one("#value-0").value
         assert value in screen_text(app) and "Restricted Access Token Created" in screen_text(app)
-        await pilot.press("escape")
+        await pilot.press("c", "escape")
         await settle(pilot)
         assert page.query_one(TokenTable).row_count == 1
         shown = screen_text(app)
@@ -308,7 +312,12 @@ async def test_client_id_cell_copies_and_docs_link_is_shown_and_copyable(admin):
         page = await open_api(pilot)
         table = page.query_one(ClientTable)
         table.focus()
-        await pilot.press("right", "right", "enter")
+        await pilot.press("enter")  # Enter opens the row, on any cell
+        await pilot.pause()
+        assert page.form is not None and page.form.record.id == created.client.id
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("right", "right", "c")  # c copies the Client ID
         await pilot.pause()
         assert app.clipboard == created.client.client_id
         assert not page.slide_over.visible
@@ -412,3 +421,320 @@ def test_text_from_outside_is_shown_inert():
     assert inert("abc\u202edcba").plain == "abc\\u202edcba"  # a bidi override cannot reorder what follows
     assert inert("[bold]x[/bold]").plain == "[bold]x[/bold]" and not inert("[bold]x[/bold]").spans
     assert inert("Ünïcode · ok").plain == "Ünïcode · ok"
+
+
+# --- never crash, never leak ---------------------------------------------------------------
+
+
+def unexpected(app) -> list[str]:
+    return [n.message for n in app._notifications if n.title == "Unexpected error"]
+
+
+async def test_racing_and_repeated_opens_leave_the_app_running(admin):
+    admin.create_client(ClientDraft("Loader", "", "https://a.example.com"))
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("a", "escape", "enter", "enter")  # no pause: the second Enter races the first open
+        await settle(pilot)
+        assert isinstance(page.form, ClientForm) and page.form.record is not None
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("a", "tab", "tab", "tab", "tab", "a")
+        await settle(pilot)
+        assert isinstance(page.form, ClientForm) and page.form.record is None
+        await pilot.press("escape")
+        await settle(pilot)
+        table = page.query_one(ClientTable)
+        await pilot.click(ClientTable, offset=(3, 1))
+        await pilot.click(ClientTable, offset=(3, 1), times=2)
+        await settle(pilot)
+        assert page.form is not None and page.form.record is not None
+        assert app.is_running and not unexpected(app) and table.row_count == 1
+
+
+async def test_palette_add_token_while_the_token_form_is_open_keeps_the_draft(admin):
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("t")
+        await type_text(pilot, "#name", "Half typed")
+        app.api_action("add_token")  # what choosing it in ctrl+p does
+        await settle(pilot)
+        assert page.form.query_one("#name", Input).value == "Half typed"
+        assert app.is_running and not unexpected(app)
+
+
+async def test_double_submit_creates_one_client(admin):
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Once")
+        await pilot.press("enter", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        await settle(pilot)
+        assert [c.name for c in admin.list_clients()] == ["Once"]
+
+
+async def test_a_failing_handler_is_a_notification_and_the_app_goes_on(admin, monkeypatch):
+    # Pins Guarded's wrap of MessagePump._dispatch_message (textual==8.2.8): this fails if it stops working.
+    def broken(self) -> None:
+        raise RuntimeError("trs_cs_not_for_the_screen")
+
+    monkeypatch.setattr(ApiPage, "action_reload", broken)
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.is_running and unexpected(app)
+        assert "trs_cs_not_for_the_screen" not in screen_text(app)
+
+
+async def test_a_fatal_error_stops_with_one_line_and_a_non_zero_status(admin, monkeypatch, capsys):
+    # Pins the override of App._handle_exception (textual==8.2.8): no traceback, no locals, status 1.
+    from turris_api.screens.help import HelpScreen
+
+    def broken(self):
+        secret = "trs_cs_not_for_the_terminal"  # noqa: F841 (a local Textual's traceback would print)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(HelpScreen, "compose", broken)
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        app.call_later(app.action_help)  # not pilot.press: it would wait for the screen that never finishes
+        for _ in range(100):
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.05)
+    assert app.return_code == 1
+    assert not app.is_running
+    printed = capsys.readouterr().err.strip().splitlines()
+    assert printed == ["turris-api: unexpected error (RuntimeError); set TURRIS_DEBUG=1 for details"]
+
+
+# --- forms behave like forms ---------------------------------------------------------------
+
+
+async def test_tab_cycles_inside_the_form_and_page_keys_wait(admin):
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Draft")
+        for key in ["tab"] * 8 + ["shift+tab"] * 8:
+            await pilot.press(key)
+            assert app.focused in page.slide_over.query("*"), f"{key} left the form for {app.focused!r}"
+        app.screen.query_one("#cancel", Button).focus()
+        await pilot.press("t", "a", "d", "p", "r")  # the page's keys are off while the form is open
+        await settle(pilot)
+        assert isinstance(page.form, ClientForm) and page.form.query_one("#name", Input).value == "Draft"
+        assert not isinstance(app.screen, LinkModal)
+
+
+async def test_escape_on_a_changed_form_asks_before_discarding(admin):
+    from turris_api.screens.modals import Confirm
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("a", "escape")  # unchanged: closes at once
+        await settle(pilot)
+        assert not page.slide_over.visible
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Draft")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm) and "Discard your changes?" in screen_text(app)
+        await pilot.press("escape")  # back to the form, draft kept
+        await settle(pilot)
+        assert page.slide_over.visible and page.form.query_one("#name", Input).value == "Draft"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert not page.slide_over.visible and admin.list_clients() == []
+
+
+async def test_saving_an_unchanged_form_changes_nothing(admin):
+    created = admin.create_client(ClientDraft("Loader", "text", "https://a.example.com")).client
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        page.query_one(ClientTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app._notifications, "a notification")
+        assert "No changes to save." in [n.message for n in app._notifications]
+        assert admin.get_client(created.id).version == created.version
+        assert not [e for e in admin.audit_events() if e.action == "update"]
+        assert page.slide_over.visible and not page.form.busy
+
+
+# --- the Created modal guards the secret ---------------------------------------------------
+
+
+async def test_closing_the_created_modal_before_copying_asks(admin):
+    from turris_api.screens.modals import Confirm
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Guarded")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        shown = screen_text(app)
+        notes = " ".join(str(note.render()) for note in app.screen.query(".dialog-note"))
+        for advice in ("browser code", "public repository", "mobile app bundle", "secrets manager",
+                       "60 minutes", "Cache it in your backend", "Backend-for-Frontend"):
+            assert advice in notes, advice
+        assert "Copy Client Secret" in shown and "Close" in shown  # the footer says how
+        secret = app.screen.query_one("#value-1").value
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm) and "The Client Secret will never be shown again" in screen_text(app)
+        await pilot.press("escape")  # back: the secret is still there to copy
+        await settle(pilot)
+        assert isinstance(app.screen, ClientCreatedModal)
+        await pilot.press("c")
+        await pilot.click("#ok")  # the secret is still not copied
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsModal)
+        assert secret not in screen_text(app) and not any(secret in t for t in reachable_strings(app))
+        table = page.query_one(ClientTable)
+        assert table.has_focus and table.cursor_row == 0
+
+
+async def test_after_a_create_the_cursor_is_on_the_new_row(admin):
+    for name in ("Alpha", "Kilo", "Zulu"):
+        admin.create_client(ClientDraft(name))
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Mike")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        await pilot.press("c", "s", "escape")
+        await settle(pilot)
+        table = page.query_one(ClientTable)
+        assert table.has_focus and table.records[table.cursor_row].name == "Mike"
+
+
+# --- keyboard-complete ---------------------------------------------------------------------
+
+
+async def test_first_focus_is_the_first_table_and_tables_take_vim_keys(admin):
+    for name in ("A", "B", "C"):
+        admin.create_client(ClientDraft(name))
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await settle(pilot)
+        table = page.query_one(ClientTable)
+        assert table.has_focus
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == 2
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("y")
+        assert app.clipboard == table.records[0].client_id
+
+
+async def test_first_focus_is_add_new_without_credentials(admin):
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await settle(pilot)
+        assert app.focused.id == "add-new"
+
+
+async def test_question_mark_lists_the_keys_of_the_screen(admin):
+    from turris_api.screens.help import HelpScreen
+
+    admin.create_client(ClientDraft("Loader"))
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        shown = screen_text(app)
+        for entry in ("Add API Client", "Add Token", "Reload", "Quit", "Keys"):  # the screen's keys come first
+            assert entry in shown, entry
+        listed = {what: keys for keys, what, _ in app.screen.rows}
+        assert listed["Copy Client ID"] == "c / y" and listed["First row"] == "g" and listed["Last row"] == "G"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsModal)
+
+
+async def test_q_quits_from_the_shell(admin):
+    app = make_app(admin, open_link=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.me is not None, "who we are")
+        await pilot.press("q")
+        await settle(pilot)
+        assert not app.is_running and not app.return_code
+
+
+async def test_q_with_unsaved_input_asks(admin):
+    from turris_api.screens.modals import Confirm
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Draft")
+        app.screen.query_one("#cancel", Button).focus()
+        await pilot.press("q")
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, Confirm)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.api_page.form.query_one("#name", Input).value == "Draft"
+
+
+async def test_s_reopens_settings_on_the_page_left(admin):
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SettingsModal), "settings")
+        assert app.screen.current_page == "api"
+
+
+# --- smaller -------------------------------------------------------------------------------
+
+
+async def test_a_disabled_client_says_what_to_do_and_a_long_name_is_shown_whole(admin):
+    long_name = "N" * 90 + "TAIL-12345"
+    created = admin.create_client(ClientDraft(long_name)).client
+    admin.set_client_status(created.id, "disabled")
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        page.query_one(ClientTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        note = str(page.form.query_one("#status-note").render())
+        assert "cannot get new tokens" in note and "support@turris.com" in note and "re-enabled" in note
+        await pilot.click("#delete")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDelete)
+        assert "TAIL-12345" in screen_text(app).replace("\n", "").replace(" ", "").replace("┃", "")

@@ -116,6 +116,16 @@ def test_update_needs_the_current_version_and_a_stale_one_changes_nothing(store)
     assert store.get_token(token.id) == changed
 
 
+def test_saving_the_stored_values_again_changes_nothing(store):
+    client = store.create_client(ClientDraft("Loader", "Nightly", "https://a.example")).client
+    again = store.update_client(client.id, ClientDraft(" Loader ", "Nightly", "https://a.example"), client.version)
+    assert again == client  # same version: nothing was written
+    token = store.create_token(TokenDraft("Portal", "10.0.0.1")).token
+    assert store.update_token(token.id, TokenDraft("Portal", "10.0.0.1"), token.version) == token
+    updates = [e for e in store.audit_events() if e.action == "update"]
+    assert updates == []
+
+
 def test_bad_input_names_the_field_and_the_value_and_stores_nothing(store):
     with pytest.raises(Invalid) as err:
         store.create_client(ClientDraft("Loader", "", "https://ok.example, ftp://x"))

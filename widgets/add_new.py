@@ -13,13 +13,15 @@ from textual.message import Message
 from textual.widgets import Button, OptionList
 from textual.widgets.option_list import Option
 
+from turris_api.widgets.guard import Guarded
+
 CHOICES = (
     ("client", "API Client", "Create a secure API client"),
     ("token", "Restricted Access Token", "Create a restricted access token"),
 )
 
 
-class AddNewOptions(OptionList):
+class AddNewOptions(Guarded, OptionList):
     """The open dropdown; Escape closes it."""
 
     BINDINGS = [Binding("escape", "close", "Close", show=True)]
@@ -29,7 +31,7 @@ class AddNewOptions(OptionList):
         self.parent.query_one(Button).focus()
 
 
-class AddNewMenu(Vertical):
+class AddNewMenu(Guarded, Vertical):
     """`Add New ▾`; choosing an entry posts Chosen("client" | "token")."""
 
     @dataclass

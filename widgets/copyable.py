@@ -9,13 +9,14 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import printable
 
 
-class CopyableValue(Static, can_focus=True):
+class CopyableValue(Guarded, Static, can_focus=True):
     """Shows `label` and `value`; Enter or a click posts CopyRequested."""
 
-    BINDINGS = [Binding("enter", "copy", "Copy", show=True)]
+    BINDINGS = [Binding("enter", "copy", "Copy", show=True), Binding("y", "copy", "Copy", show=False)]
 
     @dataclass
     class CopyRequested(Message):

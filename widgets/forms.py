@@ -13,8 +13,10 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
 from turris_api.store.models import ApiClient, ClientDraft, RestrictedToken, TokenDraft
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert
 
+SUPPORT_EMAIL = "support@turris.com"
 NO_ORIGINS_WARNING = "⚠ No Allowed Origins: requests from any browser origin will be accepted."
 
 
@@ -27,7 +29,7 @@ class FieldSpec:
     hint: str = ""
 
 
-class CredentialForm(Vertical):
+class CredentialForm(Guarded, Vertical):
     """Fields, per-field errors, and Add (new) or Update + Delete (existing) buttons."""
 
     TITLE_NEW: ClassVar[str] = ""
@@ -118,6 +120,17 @@ class CredentialForm(Vertical):
         else:
             self.query_one("#cancel", Button).focus(scroll_visible=False)
 
+    @property
+    def is_dirty(self) -> bool:
+        """Whether any field differs from what the form opened with (closing would lose it)."""
+        return self.editable and any(self.value(spec.name) != self.initial(spec.name) for spec in self.FIELDS)
+
+    def same_as(self, other: CredentialForm) -> bool:
+        """Whether `other` would show the same thing: same kind, same record (or both new)."""
+        mine = None if self.record is None else self.record.id
+        theirs = None if other.record is None else other.record.id
+        return type(self) is type(other) and mine == theirs
+
     def value(self, field: str) -> str:
         return self.query_one(f"#{field}", Input).value
 
@@ -160,7 +173,9 @@ class CredentialForm(Vertical):
         self.action_submit()
 
     def action_submit(self) -> None:
+        # Busy at once, not when the page gets the message: a second Enter 50 ms later must find it so.
         if self.editable and not self.busy:
+            self.busy = True
             self.clear_errors()
             self.post_message(self.Submitted(self, self.draft()))
 
@@ -201,6 +216,12 @@ class ClientForm(CredentialForm):
         return getattr(self.record, field)
 
     def compose_extra(self) -> ComposeResult:
+        if self.record is not None and self.record.status != "active":
+            note = inert(f"This API Client is {self.record.status}: it cannot get new tokens. To keep it in service, "
+                         f"contact {SUPPORT_EMAIL} to have it re-enabled; otherwise delete it and remove it from "
+                         "your integration.")
+            note.no_wrap = False
+            yield Static(note, id="status-note", classes="form-locked")
         if self.record is not None:
             yield Label("Client ID", classes="field-label")
             yield Static(inert(self.record.client_id), classes="field-readonly")

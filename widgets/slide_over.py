@@ -7,9 +7,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 
+from turris_api.widgets.guard import Guarded
 
-class SlideOver(Vertical):
-    """Docked right, off-screen until `visible`; Escape hides it."""
+
+class SlideOver(Guarded, Vertical):
+    """Docked right, off-screen until `visible`; focus stays inside while it shows; Escape asks to close."""
 
     DEFAULT_CSS = """
     SlideOver {
@@ -31,17 +33,15 @@ class SlideOver(Vertical):
 
     BINDINGS = [Binding("escape", "hide", "Close", show=True)]
 
-    class Closed(Message):
-        """The user closed the panel (Escape)."""
+    class CloseRequested(Message):
+        """The user asked to close the panel (Escape); its owner decides (it may hold unsaved input)."""
 
     visible: reactive[bool] = reactive(False)
     """Whether the panel is on screen."""
 
     def watch_visible(self, visible: bool) -> None:
         self.set_class(visible, "-visible")
-        if not visible:
-            self.remove_children()
+        self.trap_focus(visible)  # Tab and Shift+Tab cycle inside, as in a modal
 
     def action_hide(self) -> None:
-        self.visible = False
-        self.post_message(self.Closed())
+        self.post_message(self.CloseRequested())

@@ -18,11 +18,13 @@ from typing import ClassVar
 from rich.cells import cell_len
 from rich.measure import Measurement
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 
 from turris_api.store.models import ApiClient, RestrictedToken
+from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert, masked, printable
 
 ELLIPSIS = "…"
@@ -173,11 +175,22 @@ class LazyCell(tuple):
         yield table.cell_text(record, column, options.max_width)
 
 
-class CredentialTable(DataTable):
+class CredentialTable(Guarded, DataTable):
     """A credential table that fits its width; choosing a row posts RowChosen with the record's id."""
 
     COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = ()
     PLAN: ClassVar[Plan] = ()
+    COPYABLE: ClassVar[tuple[str, str] | None] = None  # (column key, label) that c / y copy
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
+        Binding("c", "copy", "Copy Client ID"),
+        Binding("y", "copy", "Copy Client ID", show=False),
+    ]
 
     @dataclass
     class RowChosen(Message):
@@ -207,6 +220,7 @@ class CredentialTable(DataTable):
         self._palette: Palette | None = None
         self._records: list = []
         self._by_id: dict[int, object] = {}
+        self._cursor_on: int | None = None  # a row to move the cursor to once the rows exist
         self.widths: dict[str, int] = {}
         """The width of each shown column, by key (a column left out has none)."""
 
@@ -242,6 +256,21 @@ class CredentialTable(DataTable):
         self._by_id = {record.id: record for record in self._records}
         self._rebuild()
 
+    def select_record(self, record_id: int) -> bool:
+        """Put the cursor on `record_id`'s row, now or once the rows are built (a table just shown
+        is built at its first layout); False if the table does not list it."""
+        if record_id not in self._by_id:
+            return False
+        self._cursor_on = record_id
+        if self.row_count:
+            self._move_to_pending()
+        return True
+
+    def _move_to_pending(self) -> None:
+        record_id, self._cursor_on = self._cursor_on, None
+        if record_id is not None and record_id in self._by_id:
+            self.move_cursor(row=self.get_row_index(str(record_id)), column=0)
+
     def _rebuild(self) -> None:
         """Columns at the widths that fit now, then the rows: DataTable cannot resize a column itself."""
         if not self.scrollable_content_region.width:
@@ -259,6 +288,7 @@ class CredentialTable(DataTable):
             self.add_row(*(LazyCell((self, record, key)) for key in keys), key=str(record.id))
         if self.row_count:
             self.cursor_coordinate = self.validate_cursor_coordinate(cursor)
+            self._move_to_pending()
 
     def _update_dimensions(self, new_rows) -> None:
         # The one DataTable internal we rely on (pinned by tests/test_tables.py): DataTable
@@ -271,14 +301,30 @@ class CredentialTable(DataTable):
     def cell_text(self, record, column: str, width: int) -> Text:
         raise NotImplementedError
 
+    def action_select_cursor(self) -> None:
+        # Enter opens the row whichever cell the cursor is on; only a click on a copyable cell copies.
+        if self.row_count:
+            self.post_message(self.RowChosen(self, self._records[self.cursor_row].id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy":
+            return self.COPYABLE is not None and self.row_count > 0
+        return True
+
+    def action_copy(self) -> None:
+        if self.COPYABLE is not None and self.row_count:
+            key, label = self.COPYABLE
+            self.post_message(self.CopyRequested(self, label, getattr(self._records[self.cursor_row], key)))
+
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
         record = self._by_id.get(int(event.cell_key.row_key.value))
         if record is None:
             return
-        if event.cell_key.column_key.value == "client_id":
+        column = event.cell_key.column_key.value
+        if self.COPYABLE is not None and column == self.COPYABLE[0]:
             # The whole value from the record, never the (perhaps shortened) text on screen.
-            self.post_message(self.CopyRequested(self, "Client ID", record.client_id))
+            self.post_message(self.CopyRequested(self, self.COPYABLE[1], getattr(record, column)))
         else:
             self.post_message(self.RowChosen(self, record.id))
 
@@ -311,6 +357,7 @@ class ClientTable(CredentialTable):
         ("description", 40),
         ("origins", 10_000),
     )
+    COPYABLE = ("client_id", "Client ID")
 
     def specs(self) -> tuple[ColumnSpec, ...]:
         # Status is as wide as its longest word, so `● disabled` is never cut.

@@ -1,0 +1,105 @@
+"""A seeded random walk over the keyboard: the app never fails, and a created secret never outlives its modal."""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+
+import pytest
+from textual.widgets import Input, Static
+
+from tests.test_app_common import ADMIN, MANAGER, READER, app_database, make_app, open_api, screen_text, settle, store_as
+from turris_api.app.app import TurrisApp
+from turris_api.screens.modals import CreatedModal
+from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.widgets.copyable import CopyableValue
+
+# 2,000 keys take about 3.5 minutes per walk here (some 40 ms of the app's own CPU per key, mostly
+# re-rendering); WALK_STEPS shortens a local run.
+STEPS = int(os.environ.get("WALK_STEPS", "2000"))
+BURST = 10
+# Every letter but q (quitting ends a walk; it has its own stories), and the keys that move, confirm and cancel.
+KEYS = (
+    [ch for ch in string.ascii_lowercase if ch != "q"] + ["G", "question_mark"]
+    + ["enter"] * 6 + ["escape"] * 4 + ["tab"] * 4 + ["shift+tab"] * 2
+    + ["up", "down", "left", "right"] * 2 + ["ctrl+p", "space", "ctrl+s"]
+)
+
+
+@pytest.fixture
+def db(sqlite_url):
+    yield from app_database(sqlite_url)
+
+
+def seeded(db) -> None:
+    admin = store_as(db, ADMIN)
+    admin.create_client(ClientDraft("Policy admin sync", "Nightly", "https://app.acme.test"))
+    admin.create_client(ClientDraft("Loader", "", ""))
+    admin.create_token(TokenDraft("Partner portal", "203.0.113.10"))
+
+
+def widget_strings(app: TurrisApp) -> list[str]:
+    """What every widget on every screen holds as text: typed values and rendered content."""
+    found = []
+    for screen in app.screen_stack:
+        for widget in screen.walk_children():
+            if isinstance(widget, Input):
+                found.append(widget.value)
+            elif isinstance(widget, Static):
+                found.append(str(widget.render()))
+            value = getattr(widget, "value", None)
+            if isinstance(value, str):
+                found.append(value)
+    return found
+
+
+def unexpected(app: TurrisApp) -> list[str]:
+    return [n.message for n in app._notifications if "unexpected" in (n.title + n.message).lower()]
+
+
+@pytest.mark.parametrize(("email", "seed"), [
+    (ADMIN, 1), (READER, 2), (MANAGER, 3),
+])
+async def test_random_walk_never_fails_and_never_keeps_a_secret(db, email, seed, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the palette's Screenshot writes where it runs
+
+    async def stay(self) -> None:  # the palette's Quit would end the walk; still ask what it would lose
+        self.what_quitting_loses()
+
+    monkeypatch.setattr(TurrisApp, "action_quit", stay)
+    opened: list[tuple[CreatedModal, list[str]]] = []  # every Created modal, with its values when it opened
+    mount = CreatedModal.on_mount
+
+    def record(self) -> None:
+        opened.append((self, [w.value for w in self.query(CopyableValue)]))
+        mount(self)
+
+    monkeypatch.setattr(CreatedModal, "on_mount", record)
+    seeded(db)
+    rng = random.Random(seed)
+    app = make_app(store_as(db, email))
+    app.animation_level = "none"  # the walk is about what keys do, not the 200 ms slides between them
+    checked = 0
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_api(pilot)
+        for step in range(0, STEPS, BURST):
+            keys = [rng.choice(KEYS) for _ in range(BURST)]
+            await pilot.press(*keys)  # a burst, as fast as a person never types: one wait at its end
+            if "enter" in keys and rng.random() < 0.3:
+                await settle(pilot)  # now and then let the store calls finish, so creates get through
+            assert app.is_running, f"seed {seed} keys {step}..{step + BURST} {keys}: the app stopped"
+            for modal, values in opened:
+                if modal in app.screen_stack or not values:
+                    continue
+                await pilot.pause()
+                text, held = screen_text(app), widget_strings(app)
+                secret = values[-1]  # the secret or token (a Client ID stays in the table, as it should)
+                assert secret not in text, f"seed {seed} keys {step}..: a closed secret is still on screen"
+                assert not any(secret in s for s in held), f"seed {seed} keys {step}..: a widget still holds it"
+                values.clear()
+                checked += 1
+        await settle(pilot)
+        assert app.is_running and not unexpected(app), unexpected(app)
+    if email == ADMIN:  # random letters make a valid client name, rarely a valid IP list
+        assert opened, "the walk never created anything: it tests less than it claims"
