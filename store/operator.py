@@ -4,6 +4,7 @@ tokens. The support desk's levers on credentials are LocalStore methods (`set_cl
 from __future__ import annotations
 
 import getpass
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -12,6 +13,8 @@ from turris_api.store.database import Database
 from turris_api.store.errors import Conflict, NotFound
 from turris_api.store.models import ADMIN
 from turris_api.store.schema import member_tokens, members, organizations, utcnow
+
+MEMBER_TOKEN_LIFETIME = timedelta(days=90)  # the default; `issue_member_token` takes another
 
 
 def os_user() -> str:
@@ -81,6 +84,7 @@ def issue_member_token(db: Database, email: str) -> str:
                 token_hash=token_hash,
                 token_last4=crypto.last4(value),
                 created_at=utcnow(),
+                expires_at=utcnow() + MEMBER_TOKEN_LIFETIME,
             )
         )
     return value
