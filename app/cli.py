@@ -77,7 +77,9 @@ def build_parser() -> Parser:
     parser = Parser(prog="turris-api", description="Turris API Settings: API Clients and Restricted Access Tokens.")
     parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the store (default: $TURRIS_DB_URL or a local file)")
-    parser.add_argument("--as", dest="as_email", metavar="EMAIL", help="act as this member of the local store")
+    parser.add_argument("--as", dest="as_email", metavar="EMAIL",
+                        help="act as this member of the local store (an email, or a member id where the email is "
+                             "in several organizations)")
     parser.add_argument("--remote", metavar="URL", help="use the credential service at URL (token: $TURRIS_MEMBER_TOKEN)")
     parser.add_argument("--open", metavar="LINK", help='start on a page, e.g. "?settings-modal=open&path=api"')
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
@@ -130,14 +132,27 @@ def build_parser() -> Parser:
     p.add_argument("--can-manage-credentials", action="store_true")
     p.add_argument("--name", default="", help="display name")
     member.add_parser("list", parents=[listing])
-    p = member.add_parser("token", parents=[as_json], help="issue a member access token for --remote (shown once)")
-    p.add_argument("email")
+    p = member.add_parser("set-role", parents=[as_json], help="change a member's role or credential permission")
+    p.add_argument("email", help="the member's email or id")
+    p.add_argument("role", help="admin, developer, or another role such as member")
+    p.add_argument("--can-manage-credentials", action=argparse.BooleanOptionalAction, default=None,
+                   help="grant or withdraw the credential permission (unchanged if not given)")
+    p = member.add_parser("remove", parents=[as_json], help="remove a member; their member access tokens stop working")
+    p.add_argument("email", help="the member's email or id")
+    p.add_argument("--yes", action="store_true", help="confirm: removal is immediate")
+    p = member.add_parser("token", parents=[listing], help="operator: member access tokens for --remote",
+                          description="EMAIL issues a token (shown once); list [EMAIL] lists tokens, never their "
+                                      "values; revoke ID revokes one at once. EMAIL may be a member id, which names "
+                                      "the member when the address is in several organizations.")
+    p.add_argument("words", nargs="+", metavar="EMAIL | list [EMAIL] | revoke ID")
+    p.add_argument("--expires-in", default="90d", metavar="TIME",
+                   help="lifetime of an issued token: 1d to 365d, e.g. 30d, 12w, 48h (default 90d)")
 
     org = commands.add_parser("org", help="organization").add_subparsers(dest="action", required=True, parser_class=Parser)
     p = org.add_parser("plan", parents=[as_json], help="operator: switch the plan's API access")
     p.add_argument("--api-access", choices=["on", "off"], required=True)
 
-    p = commands.add_parser("audit", parents=[listing], help="recent credential changes")
+    p = commands.add_parser("audit", parents=[listing], help="recent changes: credentials, members, plan, keys")
     p.add_argument("--limit", type=int, default=50)
 
     p = commands.add_parser("migrate", parents=[as_json], help="bring the store's schema up to date")
@@ -409,9 +424,54 @@ def member_command(args: argparse.Namespace, store: CredentialStore) -> None:
                                     f"{' with' if m.can_manage_credentials else ' without'} the credential permission."))
     elif args.action == "list":
         found = store.list_members()
-        emit_rows(args, found, ("EMAIL", "NAME", "ROLE", "MANAGES CREDENTIALS"),
-                  [(m.email, m.display_name, m.role, "yes" if m.can_manage_credentials else "no") for m in found],
+        emit_rows(args, found, ("ID", "EMAIL", "NAME", "ROLE", "MANAGES CREDENTIALS"),
+                  [(m.id, m.email, m.display_name, m.role, "yes" if m.can_manage_credentials else "no") for m in found],
                   "No members.")
+    elif args.action == "set-role":
+        m = store.update_member(args.email, args.role, args.can_manage_credentials)
+        emit(args, m, lambda: print(f"{m.email} is now {m.role}"
+                                    f"{' with' if m.can_manage_credentials else ' without'} the credential permission."))
+    elif args.action == "remove":
+        if not args.yes:
+            raise UsageError("removing a member is immediate and revokes their member access tokens: add --yes to confirm")
+        store.remove_member(args.email)
+        emit(args, {"removed": args.email}, lambda: print(f"Removed {args.email}; their member access tokens are revoked."))
+
+
+def member_token_command(args: argparse.Namespace) -> None:
+    """member token EMAIL | list [EMAIL] | revoke ID: operator commands on the local database."""
+    from turris_api.store import operator
+
+    verb, rest = args.words[0], args.words[1:]
+    if verb not in ("list", "revoke") and rest:
+        raise UsageError(f"member token takes one EMAIL, not {len(args.words)} words (or: list [EMAIL], revoke ID)")
+    if verb == "revoke" and len(rest) != 1 or verb == "list" and len(rest) > 1:
+        raise UsageError("member token revoke takes one ID; member token list at most one EMAIL")
+    db = open_database(args)
+    try:
+        if verb == "list":
+            tokens = operator.list_member_tokens(db, rest[0] if rest else None)
+            emit_rows(args, tokens, ("ID", "MEMBER", "TOKEN", "CREATED (UTC)", "EXPIRES (UTC)", "LAST USED (UTC)"),
+                      [(t.id, t.member_email, mask(t.token_last4), moment(t.created_at), moment(t.expires_at),
+                        moment(t.last_used_at)) for t in tokens],
+                      "No member access tokens. Issue one: turris-api member token EMAIL")
+        elif verb == "revoke":
+            t = operator.revoke_member_token(db, rest[0])
+            emit(args, {"revoked": t.id, "member": t.member_email}, lambda: print(
+                f"Revoked member access token {t.id} of {t.member_email} ({mask(t.token_last4)}); "
+                "it is refused from its next request on."))
+        else:
+            created = operator.new_member_token(db, verb, args.expires_in)
+            t = created.token
+            emit(args, {**shapes.to_json(t), "token": created.value}, lambda: print(
+                f"Member access token for {t.member_email}, valid until {moment(t.expires_at)} UTC "
+                f"(shown once; give it to turris-api as TURRIS_MEMBER_TOKEN):\n{created.value}"))
+    finally:
+        db.dispose()
+
+
+def moment(value) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 def set_up_command(args: argparse.Namespace) -> int:
@@ -550,13 +610,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "member" and args.action == "token":
         local_only(args)
-        from turris_api.store.operator import issue_member_token
-
-        db = open_database(args)
-        token = issue_member_token(db, args.email)
-        emit(args, {"email": validation.email(args.email), "token": token}, lambda: print(
-            f"Member access token for {args.email} (shown once; give it to turris-api as TURRIS_MEMBER_TOKEN):\n{token}"
-        ))
+        member_token_command(args)
         return 0
     store = open_store(args)
     if args.command == "client":
@@ -571,9 +625,9 @@ def run(args: argparse.Namespace) -> int:
         emit(args, {"api_access": args.api_access == "on"}, lambda: print(f"API access is now {args.api_access}."))
     elif args.command == "audit":
         events = store.audit_events(args.limit)
-        emit_rows(args, events, ("AT (UTC)", "ACTOR", "ACTION", "TYPE", "ID", "NAME"),
+        emit_rows(args, events, ("AT (UTC)", "ACTOR", "ACTION", "TYPE", "ID", "NAME", "DETAIL"),
                   [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.credential_type, e.credential_id,
-                    e.credential_name) for e in events],
+                    e.credential_name, e.detail or "-") for e in events],
                   "No changes recorded yet.")
     return 0
 

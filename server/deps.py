@@ -33,10 +33,10 @@ def acting_store(
     if not token:
         raise BearerRefused(401, None, "The management API needs a member access token (Authorization: Bearer).")
     if len(token) > service.settings.bearer_limit:
-        raise BearerRefused(401, "invalid_token", "The member access token is unknown or was revoked.")
+        raise BearerRefused(401, "invalid_token", "The member access token is unknown, expired or revoked.")
     member = service.verifier.verify_member_token(token)
     if member is None:
-        raise BearerRefused(401, "invalid_token", "The member access token is unknown or was revoked.")
+        raise BearerRefused(401, "invalid_token", "The member access token is unknown, expired or revoked.")
     return LocalStore(service.db, member.id)
 
 

@@ -140,6 +140,7 @@ class AuditEventOut(BaseModel):
     credential_type: str
     credential_id: int
     credential_name: str
+    detail: str = ""
 
 
 class ClientDraftIn(BaseModel):
@@ -173,3 +174,10 @@ class MemberDraftIn(BaseModel):
     role: str
     can_manage_credentials: bool
     display_name: str = ""
+
+
+class MemberUpdateIn(BaseModel):
+    """Only what is given changes."""
+
+    role: str | None = None
+    can_manage_credentials: bool | None = None

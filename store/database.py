@@ -22,7 +22,7 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 SQLITE_POOL_SIZE = 40
 PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: psycopg raises it as InternalError
 PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
-SCHEMA_HEAD = "0004"  # the newest migration; tests check it matches Alembic's head
+SCHEMA_HEAD = "0005"  # the newest migration; tests check it matches Alembic's head
 
 
 def default_url() -> str:
@@ -99,11 +99,14 @@ class Database:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.guard(), self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_MIGRATION_LOCK})
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+        with self.guard(), self.engine.connect() as conn, _foreign_keys_off(conn):
+            with conn.begin():
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_MIGRATION_LOCK})
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                if self.is_sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise Unavailable("A migration left references to rows that do not exist; nothing was changed.")
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -295,6 +298,22 @@ class PreparedLookup:
         for i, processor in self._processors:
             values[i] = processor(values[i])
         return self._row(*values)
+
+
+@contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite rebuilds a table to change it (batch mode): dropping the old one with foreign keys on
+    would cascade to the rows that reference it (a members rebuild would delete every member token).
+    The switch works outside a transaction only, so it is flipped on the driver's connection."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -21,7 +21,7 @@ from turris_api.store.models import (
 class CredentialStore(Protocol):
     """Acts as one member. Every method enforces the policy and raises the StoreError family.
 
-    `ref` is the internal id (digits) or, for API Clients, the Client ID. Updates carry the
+    `ref` is the internal id (digits) or, for API Clients, the Client ID, for members the email. Updates carry the
     version the caller last saw; a stale one raises Conflict.
     """
 
@@ -45,5 +45,8 @@ class CredentialStore(Protocol):
     def audit_events(self, limit: int = 50) -> list[AuditEvent]: ...
     def list_members(self) -> list[Member]: ...
     def add_member(self, email: str, role: str, can_manage_credentials: bool, display_name: str = "") -> Member: ...
+    def update_member(self, ref: str | int, role: str | None = None,
+                      can_manage_credentials: bool | None = None) -> Member: ...
+    def remove_member(self, ref: str | int) -> None: ...  # revokes their member access tokens too
 
     def close(self) -> None: ...  # release connections; the store is not used afterwards

@@ -13,11 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from turris_api.store import crypto, policy, validation
+from turris_api.store import audit, crypto, policy, validation
 from turris_api.store.database import Database
 from turris_api.store.errors import Conflict, Invalid, NotFound
+from turris_api.store.membership import ID_MAX, find_member
 from turris_api.store.models import (
     ACTIVE,
+    ADMIN,
     ApiClient,
     AuditEvent,
     ClientDraft,
@@ -33,6 +35,7 @@ from turris_api.store.schema import (
     UTCDateTime,
     api_clients,
     audit_events,
+    member_tokens,
     members,
     not_before_now,
     organizations,
@@ -40,10 +43,9 @@ from turris_api.store.schema import (
     utcnow,
 )
 
-API_CLIENT = "api_client"
-RESTRICTED_TOKEN = "restricted_token"  # noqa: S105 (a type name)
+API_CLIENT = audit.API_CLIENT
+RESTRICTED_TOKEN = audit.RESTRICTED_TOKEN
 AUDIT_LIMIT_MAX = 1000
-ID_MAX = 2**31 - 1  # ids are sa.Integer: 32 bits on PostgreSQL, so a larger one cannot exist
 
 _CLIENT_COLUMNS = [c for c in api_clients.c if c.name != "secret_hash"]
 _TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "locator")]
@@ -156,13 +158,7 @@ class LocalStore:
                 if found is None:
                     raise NotFound("This store has no members yet: set it up with turris-api init --org NAME --admin EMAIL.")
                 return found
-            if isinstance(member, int):
-                found = conn.execute(sa.select(members.c.id).where(members.c.id == member)).scalar()
-            else:
-                found = conn.execute(sa.select(members.c.id).where(members.c.email == member.strip().lower())).scalar()
-            if found is None:
-                raise NotFound(f"No member {validation.shown(str(member))} in this store.")
-            return found
+            return find_member(conn, member)
 
     def _me(self, conn: Connection) -> Me:
         row = conn.execute(
@@ -291,6 +287,8 @@ class LocalStore:
                     .where(api_clients.c.organization_id == me.organization.id)
                     .values(not_before=not_before_now())
                 )
+            _audit(conn, me, "set_plan", audit.ORGANIZATION, me.organization.id, me.organization.name,
+                   f"api_access {'on' if enabled else 'off'}")
 
     # --- Restricted Access Tokens -----------------------------------------
 
@@ -394,6 +392,7 @@ class LocalStore:
                 credential_type=r.credential_type,
                 credential_id=r.credential_id,
                 credential_name=r.credential_name,
+                detail=r.detail,
             )
             for r in rows
         ]
@@ -413,8 +412,10 @@ class LocalStore:
         with self.db.write() as conn:
             me = self._me(conn)
             policy.require_manage_members(me)
-            if conn.execute(sa.select(members.c.id).where(members.c.email == address)).first():
-                raise Conflict(f"A member {validation.shown(address)} already exists.")
+            # Only this organization's members count: whether the address is a member elsewhere stays unsaid.
+            mine = members.c.organization_id == me.organization.id
+            if conn.execute(sa.select(members.c.id).where(members.c.email == address, mine)).first():
+                raise Conflict(f"{validation.shown(address)} is a member of {me.organization.name} already.")
             new_id = conn.execute(
                 members.insert().values(
                     organization_id=me.organization.id,
@@ -425,7 +426,71 @@ class LocalStore:
                     created_at=utcnow(),
                 )
             ).inserted_primary_key[0]
-            return _member(conn.execute(sa.select(members).where(members.c.id == new_id)).one())
+            member = _member(conn.execute(sa.select(members).where(members.c.id == new_id)).one())
+            _audit(conn, me, "add", audit.MEMBER, member.id, member.email, _membership(member))
+            return member
+
+    def update_member(self, ref: str | int, role: str | None = None,
+                      can_manage_credentials: bool | None = None) -> Member:
+        """Change a member's role, credential permission, or both; None keeps it as it is."""
+        values: dict[str, Any] = {}
+        if role is not None:
+            values["role"] = validation.role(role)
+        if can_manage_credentials is not None:
+            values["can_manage_credentials"] = bool(can_manage_credentials)
+        if not values:
+            raise Invalid("role", "Give a role, the credential permission, or both to change.")
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_members(me, "Changing a member's role")
+            before = self._member_in_org(conn, me, ref)
+            after = dataclasses.replace(before, **values)
+            if policy.manages_members(before) and not policy.manages_members(after):
+                policy.require_a_member_manager_remains(me, before, self._managers(conn, me) - 1, "Changing")
+            conn.execute(members.update().where(members.c.id == before.id).values(**values))
+            if after != before:
+                _audit(conn, me, "set_role", audit.MEMBER, before.id, before.email,
+                       f"{_membership(before)} -> {_membership(after)}")
+            return after
+
+    def remove_member(self, ref: str | int) -> None:
+        """Remove a member of this organization; their member access tokens stop working at once."""
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_members(me, "Removing members")
+            member = self._member_in_org(conn, me, ref)
+            if policy.manages_members(member):
+                policy.require_a_member_manager_remains(me, member, self._managers(conn, me) - 1, "Removing")
+            revoked = conn.execute(member_tokens.delete().where(member_tokens.c.member_id == member.id)).rowcount
+            _delete_row(conn, members, member, f"No member {validation.shown(str(ref))} in {me.organization.name}.")
+            _audit(conn, me, "remove", audit.MEMBER, member.id, member.email,
+                   f"{_membership(member)}; {revoked} member access token(s) revoked")
+
+    def _member_in_org(self, conn: Connection, me: Me, ref: str | int) -> Member:
+        """A member of the acting member's organization, by id or email; another's is not found."""
+        # Members change one at a time per organization (PostgreSQL; SQLite writes are exclusive
+        # anyway): two admins demoting each other at once must not both pass the last-admin check.
+        conn.execute(sa.select(organizations.c.id).where(organizations.c.id == me.organization.id).with_for_update())
+        key = _ref_key(ref)
+        row = None
+        if key is not None:
+            match = members.c.id == key if isinstance(key, int) else members.c.email == key.lower()
+            row = conn.execute(
+                sa.select(members).where(match, members.c.organization_id == me.organization.id)
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"No member {validation.shown(str(ref).strip())} in {me.organization.name}.")
+        return _member(row)
+
+    def _managers(self, conn: Connection, me: Me) -> int:
+        """How many of the organization's members may manage members."""
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(members).where(
+                members.c.organization_id == me.organization.id,
+                members.c.role == ADMIN,
+                members.c.can_manage_credentials,
+            )
+        ).scalar_one()
 
 
 def _ref_key(ref: str | int) -> int | str | None:
@@ -467,18 +532,12 @@ def _delete_row(conn: Connection, table: sa.Table, row: Row, gone: str) -> None:
         raise NotFound(gone)
 
 
-def _audit(conn: Connection, me: Me, action: str, kind: str, credential_id: int, name: str) -> None:
-    conn.execute(
-        audit_events.insert().values(
-            organization_id=me.organization.id,
-            at=utcnow(),
-            actor=me.member.email,
-            action=action,
-            credential_type=kind,
-            credential_id=credential_id,
-            credential_name=name,
-        )
-    )
+def _audit(conn: Connection, me: Me, action: str, kind: str, subject_id: int, name: str, detail: str = "") -> None:
+    audit.record(conn, me.organization.id, me.member.email, action, kind, subject_id, name, detail)
+
+
+def _membership(member: Member) -> str:
+    return f"role {member.role}, {'with' if member.can_manage_credentials else 'without'} the credential permission"
 
 
 def _member(row: Row) -> Member:

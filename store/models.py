@@ -84,6 +84,14 @@ class CreatedToken:
 
 
 @dataclass(frozen=True)
+class CreatedMemberToken:
+    """The result of issuing a member access token: the only object that ever holds it."""
+
+    token: MemberToken
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ClientDraft:
     """What a person typed for an API Client; the store validates it."""
 
@@ -101,14 +109,32 @@ class TokenDraft:
 
 
 @dataclass(frozen=True)
+class MemberToken:
+    """A member access token as the operator may see it: never the token, only its last four."""
+
+    id: int
+    member_id: int
+    member_email: str
+    organization_id: int
+    token_last4: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AuditEvent:
+    """One change. The credential_* fields name what changed, credential or not (the column names
+    predate records about members, the plan and signing keys)."""
+
     id: int
     at: datetime
-    actor: str
-    action: str  # create | update | delete | set_status
-    credential_type: str  # api_client | restricted_token
-    credential_id: int
+    actor: str  # a member's email, or "operator"
+    action: str  # create | update | delete | set_status | add | remove | set_role | issue | revoke | set_plan | rotate
+    credential_type: str  # api_client | restricted_token | member | member_token | organization | signing_key
+    credential_id: int  # 0 for a signing key (its kid is the name)
     credential_name: str
+    detail: str = ""  # what changed, in words, e.g. "role developer -> admin"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from turris_api.store.errors import PermissionDenied
-from turris_api.store.models import ADMIN, DEVELOPER, Me
+from turris_api.store.errors import Conflict, PermissionDenied
+from turris_api.store.models import ADMIN, DEVELOPER, Me, Member
 
 CLIENT_ROLES = frozenset({ADMIN, DEVELOPER})
 
@@ -20,8 +20,12 @@ def can_manage_tokens(me: Me) -> bool:
     return can_view(me) and me.member.can_manage_credentials
 
 
+def manages_members(member: Member) -> bool:
+    return member.role == ADMIN and member.can_manage_credentials
+
+
 def can_manage_members(me: Me) -> bool:
-    return me.member.role == ADMIN and me.member.can_manage_credentials
+    return manages_members(me.member)
 
 
 def require_view(me: Me) -> None:
@@ -51,8 +55,20 @@ def require_manage_tokens(me: Me) -> None:
         )
 
 
-def require_manage_members(me: Me) -> None:
+def require_manage_members(me: Me, doing: str = "Adding members") -> None:
     if not can_manage_members(me):
+        lacks = "" if me.member.can_manage_credentials else " without it"
         raise PermissionDenied(
-            f"Adding members needs the Admin role and the credential permission; {me.member.email} is {me.member.role}."
+            f"{doing} needs the Admin role and the credential permission; "
+            f"{me.member.email} is {me.member.role}{lacks}."
+        )
+
+
+def require_a_member_manager_remains(me: Me, member: Member, managers_after: int, doing: str) -> None:
+    """Nobody could add, remove or promote members again if the last admin holding the credential
+    permission went: refuse that change."""
+    if managers_after < 1:
+        raise Conflict(
+            f"{doing} {member.email} would leave {me.organization.name} without an admin who can manage "
+            "members; first make another member an admin with the credential permission."
         )

@@ -200,6 +200,18 @@ class RemoteStore:
         }
         return self._parse(_of(Member), self._call("POST", "/v1/members", json=body))
 
+    def update_member(self, ref: str | int, role: str | None = None,
+                      can_manage_credentials: bool | None = None) -> Member:
+        body: dict[str, Any] = {}
+        if role is not None:
+            body["role"] = role
+        if can_manage_credentials is not None:
+            body["can_manage_credentials"] = bool(can_manage_credentials)
+        return self._parse(_of(Member), self._call("PATCH", f"/v1/members/{_ref(ref, 'member')}", json=body))
+
+    def remove_member(self, ref: str | int) -> None:
+        self._call("DELETE", f"/v1/members/{_ref(ref, 'member')}")
+
 
 # --- shapes on the wire ----------------------------------------------------------
 

@@ -53,11 +53,15 @@ members = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("email", sa.String(254), nullable=False, index=True),
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("can_manage_credentials", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # migration 0005: an address is unique within an organization only, so that adding one never
+    # tells an admin whether it exists elsewhere
+    sa.UniqueConstraint("organization_id", "email", name="uq_members_organization_email"),
+    sqlite_autoincrement=True,  # migration 0005: a removed member's id never names someone else
 )
 
 api_clients = sa.Table(
@@ -109,7 +113,8 @@ audit_events = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("credential_type", sa.String(32), nullable=False),
     sa.Column("credential_id", sa.Integer, nullable=False),
-    sa.Column("credential_name", sa.String(100), nullable=False),
+    sa.Column("credential_name", sa.String(254), nullable=False),  # migration 0005: room for an email
+    sa.Column("detail", sa.String(200), nullable=False, server_default=""),  # migration 0005: what changed
 )
 
 # Added by migration 0002: what the credential service needs.
@@ -123,6 +128,8 @@ member_tokens = sa.Table(
     sa.Column("token_last4", sa.String(4), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False),  # migration 0005: refused from then on
+    sqlite_autoincrement=True,  # migration 0005: a revoked token's id never names another one
 )
 
 signing_keys = sa.Table(

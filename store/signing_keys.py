@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from turris_api.store import audit
 from turris_api.store.database import Database
 from turris_api.store.schema import signing_keys, utcnow
 
@@ -58,6 +59,7 @@ def rotate(db: Database, new_row: NewKeyRow, retention: timedelta, default_algor
         conn.execute(signing_keys.delete().where(signing_keys.c.rotated_at < now - retention))
         for row in rows:
             conn.execute(signing_keys.insert().values(**{**row, "created_at": now}))
+            audit.record_everywhere(conn, audit.OPERATOR, "rotate", audit.SIGNING_KEY, row["kid"], row["algorithm"])
     return {row["algorithm"]: row["kid"] for row in rows}
 
 

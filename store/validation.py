@@ -6,6 +6,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from turris_api.store.errors import Invalid
@@ -20,6 +21,8 @@ ZWJ = "\u200d"
 EMOJI_MODIFIERS = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))  # skin tones
 DEFAULT_PORTS = {"http": 80, "https": 443}
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
+TOKEN_LIFETIME_MIN = timedelta(days=1)
+TOKEN_LIFETIME_MAX = timedelta(days=365)
 
 
 def shown(value: str, limit: int = 40) -> str:
@@ -203,3 +206,20 @@ def address_allowed(peer: str, allowed: Sequence[str]) -> bool:
         except ValueError:
             continue
     return False
+
+
+def token_lifetime(value: str | timedelta) -> timedelta:
+    """A member token's lifetime: a timedelta, or text such as 30d, 12w or 48h; 1 day to 365 days."""
+    if isinstance(value, timedelta):
+        lifetime, text = value, f"{value.total_seconds() / 86400:g}d"
+    else:
+        text = (value or "").strip().lower()
+        found = re.fullmatch(r"([0-9]{1,6})\s*([hdw])", text)
+        if found is None:
+            raise Invalid("expires_in", f"Lifetime {shown(str(value))} is not a number of days, weeks or hours "
+                          "such as 30d, 12w or 48h.", str(value))
+        unit = {"h": "hours", "d": "days", "w": "weeks"}[found.group(2)]
+        lifetime = timedelta(**{unit: int(found.group(1))})
+    if not TOKEN_LIFETIME_MIN <= lifetime <= TOKEN_LIFETIME_MAX:
+        raise Invalid("expires_in", f"Lifetime {shown(text)} must be between 1 day (1d) and 365 days (365d).", text)
+    return lifetime

@@ -1,7 +1,7 @@
 """Checking presented credentials, for the service. Not bound to a member.
 
-Each check reads the row fresh (one indexed lookup), so a deletion, a status change or an IP
-change is effective on the next request. Successful argon2 checks of bearer tokens are
+Each check reads the row fresh (one indexed lookup), so a deletion, a status change, an IP
+change or a member token's revocation is effective on the next request. Successful argon2 checks of bearer tokens are
 remembered in a bounded cache keyed by a keyed digest (never the token), tied to the stored
 hash, so steady-state requests skip the hashing but not the lookup.
 """
@@ -84,7 +84,8 @@ _RESTRICTED_TOKEN = (
     .where(restricted_tokens.c.locator == sa.bindparam("locator"))
 )
 _MEMBER_TOKEN = (
-    sa.select(members, member_tokens.c.token_hash, member_tokens.c.id.label("token_id"), member_tokens.c.last_used_at)
+    sa.select(members, member_tokens.c.token_hash, member_tokens.c.id.label("token_id"), member_tokens.c.last_used_at,
+              member_tokens.c.expires_at)
     .join(member_tokens, member_tokens.c.member_id == members.c.id)
     .where(member_tokens.c.locator == sa.bindparam("locator"))
 )
@@ -185,10 +186,13 @@ class Verifier:
         )
 
     def verify_member_token(self, token: str) -> Member | None:
-        """The member behind a management-API access token, or None."""
+        """The member behind a management-API access token, or None (unknown, revoked, expired).
+        The row is read on every call: a revoked token (its row deleted) fails on its next use."""
         locator = crypto.locator_of(token, crypto.MEMBER_TOKEN_PREFIX)
         row = self.db.fetch_one(self._member_token, {"locator": locator or ""})  # see verify_restricted_token
         if not self._check_bearer(self._member_tokens, row.token_hash if row else None, token):
+            return None
+        if row.expires_at <= utcnow():  # after the hash check: an expired token costs what a wrong one does
             return None
         self._touch(member_tokens, row.token_id, row.last_used_at)
         return Member(

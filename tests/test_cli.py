@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -130,3 +131,56 @@ def test_the_console_script_never_shows_a_traceback(tmp_path):
     bad_db = {**os.environ, "TURRIS_DB_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
     done = subprocess.run([exe, "client", "list"], capture_output=True, text=True, env=bad_db, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr and "cannot be reached" in done.stderr
+
+
+def test_member_tokens_are_issued_with_a_lifetime_listed_without_values_and_revoked(cli):
+    code, out, _ = cli("member", "list", "--json")
+    admin = json.loads(out)[0]["email"]
+    code, out, _ = cli("member", "token", admin, "--expires-in", "30d", "--json")
+    assert code == 0
+    issued = json.loads(out)
+    assert issued["token"].startswith("trs_mat_") and issued["member_email"] == admin
+    code, out, _ = cli("member", "token", "list", "--format", "tsv")
+    assert code == 0 and issued["token"] not in out
+    header, row = out.splitlines()
+    assert header.split("\t") == ["ID", "MEMBER", "TOKEN", "CREATED (UTC)", "EXPIRES (UTC)", "LAST USED (UTC)"]
+    assert row.split("\t")[1] == admin and row.split("\t")[4] == issued["expires_at"][:16].replace("T", " ")
+
+    code, _, err = cli("member", "token", admin, "--expires-in", "400d")
+    assert code == 2 and '"400d"' in err and "365d" in err
+    assert cli("member", "token", "revoke", str(issued["id"]))[0] == 0
+    assert cli("member", "token", "revoke", str(issued["id"]))[0] == 4
+    assert json.loads(cli("member", "token", "list", "--json")[1]) == []
+    code, out, _ = cli("audit", "--format", "tsv")
+    assert "revoke\tmember_token" in out and "issue\tmember_token" in out and issued["token"] not in out
+
+
+def test_member_set_role_and_remove(cli):
+    assert cli("member", "add", "pat@example.com", "--role", "developer")[0] == 0
+    code, out, _ = cli("member", "set-role", "pat@example.com", "admin", "--can-manage-credentials", "--json")
+    assert code == 0 and (json.loads(out)["role"], json.loads(out)["can_manage_credentials"]) == ("admin", True)
+    code, out, _ = cli("member", "set-role", "pat@example.com", "admin", "--no-can-manage-credentials", "--json")
+    assert json.loads(out)["can_manage_credentials"] is False
+    assert cli("member", "remove", "pat@example.com")[0] == 2  # needs --yes
+    assert cli("member", "remove", "pat@example.com", "--yes")[0] == 0
+    assert cli("member", "remove", "pat@example.com", "--yes")[0] == 4
+    me = json.loads(cli("member", "list", "--json")[1])[0]["email"]
+    code, _, err = cli("member", "remove", me, "--yes")
+    assert code == 5 and "without an admin who can manage members" in err
+
+
+def test_as_an_address_in_two_organizations_asks_for_the_member_id(cli, tmp_path):
+    from turris_api.store.database import Database
+    from turris_api.store.operator import create_organization
+
+    assert cli("member", "add", "boss@rival.example", "--role", "member")[0] == 0
+    db = Database(os.environ["TURRIS_DB_URL"])
+    create_organization(db, "Rival Inc", "boss@rival.example")
+    db.dispose()
+    code, _, err = cli("--as", "boss@rival.example", "client", "list")
+    assert code == 2 and "name the member by its id" in err
+    rival_id = re.search(r'(\d+) in "Rival Inc"', err).group(1)
+    assert cli("--as", rival_id, "client", "list")[0] == 0
+    code, _, err = cli("member", "token", "boss@rival.example")
+    assert code == 2 and "organizations" in err
+    assert cli("member", "token", rival_id)[0] == 0

@@ -90,3 +90,35 @@ def test_store_and_server_never_import_the_ui():
            "print(bad); sys.exit(1 if bad else 0)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_upgrading_from_0004_keeps_members_and_their_tokens_which_now_expire(database_url):
+    old = Database(database_url, migrate=False)
+    old.migrate("0004")
+    token = crypto.new_locator_token(crypto.MEMBER_TOKEN_PREFIX, "fedcba9876543210")
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with old.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO organizations (id, name, api_access, created_at) VALUES (1, 'Acme', :t, :now)"),
+                     {"t": True, "now": now})
+        conn.execute(sa.text("INSERT INTO members (id, organization_id, email, display_name, role, can_manage_credentials,"
+                             " created_at) VALUES (1, 1, 'ada@acme.example', 'Ada', 'admin', :t, :now)"),
+                     {"t": True, "now": now})
+        conn.execute(sa.text("INSERT INTO member_tokens (id, member_id, locator, token_hash, token_last4, created_at)"
+                             " VALUES (1, 1, 'fedcba9876543210', :h, :l4, :now)"),
+                     {"h": crypto.hash_secret(token), "l4": token[-4:], "now": now})
+    old.dispose()
+
+    upgraded = Database(database_url)
+    with upgraded.engine.connect() as conn:
+        expires = conn.execute(sa.text("SELECT expires_at FROM member_tokens")).scalar()
+    assert expires is not None
+    member = Verifier(upgraded).verify_member_token(token)  # the token already out survived the rebuild
+    assert member is not None and member.email == "ada@acme.example"
+    with upgraded.engine.begin() as conn:  # one address may now be a member of two organizations
+        conn.execute(sa.text("INSERT INTO organizations (id, name, api_access, created_at) VALUES (2, 'Rival', :t, :now)"),
+                     {"t": True, "now": now})
+        conn.execute(sa.text("INSERT INTO members (id, organization_id, email, display_name, role, can_manage_credentials,"
+                             " created_at) VALUES (2, 2, 'ada@acme.example', 'Ada', 'member', :f, :now)"),
+                     {"f": False, "now": now})
+    assert {m.email for m in LocalStore(upgraded, 1).list_members()} == {"ada@acme.example"}
+    upgraded.dispose()

@@ -225,3 +225,80 @@ def test_docs_openapi_and_discovery(http):
     metadata = http.get("/.well-known/oauth-authorization-server").json()
     assert metadata["grant_types_supported"] == ["client_credentials"]
     assert metadata["jwks_uri"].endswith("/.well-known/jwks.json")
+
+
+def test_an_expired_member_token_is_refused(db, admin, http, monkeypatch):
+    from datetime import timedelta
+
+    from turris_api.store import verify
+
+    short = bearer(issue_member_token(db, admin.me().member.email, "1d"))
+    default = bearer(issue_member_token(db, admin.me().member.email))
+    assert http.get("/v1/me", headers=short).status_code == 200
+    later = verify.utcnow() + timedelta(days=2)
+    monkeypatch.setattr(verify, "utcnow", lambda: later)
+    refused = http.get("/v1/me", headers=short)
+    assert refused.status_code == 401 and "expired" in refused.json()["message"]
+    assert http.get("/v1/me", headers=default).status_code == 200  # 90 days by default
+    much_later = later + timedelta(days=89)
+    monkeypatch.setattr(verify, "utcnow", lambda: much_later)
+    assert http.get("/v1/me", headers=default).status_code == 401
+
+
+def test_a_revoked_member_token_is_refused_on_its_next_request(db, admin, http):
+    from turris_api.store.operator import list_member_tokens, revoke_member_token
+
+    token = issue_member_token(db, admin.me().member.email)
+    assert http.get("/v1/api-clients", headers=bearer(token)).status_code == 200
+    [listed] = list_member_tokens(db)
+    assert listed.token_last4 == token[-4:] and token not in repr(listed)
+    revoke_member_token(db, listed.id)
+    assert http.get("/v1/api-clients", headers=bearer(token)).status_code == 401
+
+
+def test_a_revoked_member_token_stops_a_remote_store(db, admin, http):
+    from turris_api.store.errors import PermissionDenied
+    from turris_api.store.operator import new_member_token, revoke_member_token
+    from turris_api.store.remote import RemoteStore
+
+    created = new_member_token(db, admin.me().member.email)
+    remote = RemoteStore("http://testserver", created.value, client=http)
+    assert remote.me().member.email == admin.me().member.email
+    revoke_member_token(db, created.token.id)
+    with pytest.raises(PermissionDenied) as err:
+        remote.me()
+    assert created.value not in str(err.value)
+
+
+def test_members_are_changed_and_removed_over_the_api(db, admin, http, as_admin):
+    added = http.post("/v1/members", headers=as_admin, json={"email": "dev@example.com", "role": "developer",
+                                                               "can_manage_credentials": False})
+    assert added.status_code == 201
+    dev_token = bearer(issue_member_token(db, "dev@example.com"))
+    changed = http.patch("/v1/members/dev@example.com", headers=as_admin, json={"can_manage_credentials": True})
+    assert changed.status_code == 200
+    assert (changed.json()["role"], changed.json()["can_manage_credentials"]) == ("developer", True)
+    assert http.get("/v1/me", headers=dev_token).json()["can_manage_clients"] is True
+    me = admin.me().member
+    last = http.patch(f"/v1/members/{me.id}", headers=as_admin, json={"role": "developer"})
+    assert last.status_code == 409 and "without an admin" in last.json()["message"]
+    assert http.delete(f"/v1/members/{me.email}", headers=as_admin).status_code == 409
+    assert http.delete("/v1/members/dev@example.com", headers=dev_token).status_code == 403
+    assert http.delete(f"/v1/members/{added.json()['id']}", headers=as_admin).status_code == 204
+    assert http.get("/v1/me", headers=dev_token).status_code == 401  # their tokens went with them
+    assert http.delete("/v1/members/dev@example.com", headers=as_admin).status_code == 404
+
+
+def test_adding_another_organizations_member_says_nothing_about_it(db, admin, http, as_admin):
+    create_organization(db, "Rival Inc", "boss@rival.example")
+    rival = bearer(issue_member_token(db, "boss@rival.example"))
+    body = {"email": "boss@rival.example", "role": "member", "can_manage_credentials": False}
+    assert http.post("/v1/members", headers=as_admin, json=body).status_code == 201
+    again = http.post("/v1/members", headers=as_admin, json=body)
+    assert again.status_code == 409 and "Rival" not in again.text
+    ours = {m["email"] for m in http.get("/v1/members", headers=as_admin).json()}
+    assert ours == {admin.me().member.email, "boss@rival.example"}
+    assert [m["email"] for m in http.get("/v1/members", headers=rival).json()] == ["boss@rival.example"]
+    assert http.get("/v1/me", headers=rival).json()["organization"]["name"] == "Rival Inc"  # the token names one member
+    [event] = [e for e in http.get("/v1/audit-events", headers=as_admin).json() if e["credential_type"] == "member"]
+    assert (event["action"], event["credential_name"]) == ("add", "boss@rival.example") and event["detail"]

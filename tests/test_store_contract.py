@@ -261,3 +261,92 @@ def test_a_plan_without_api_access_sees_nothing(store, admin):
         store.list_clients()
     with pytest.raises(PermissionDenied):
         store.create_token(TokenDraft("Portal", "10.0.0.1"))
+
+
+def test_admins_change_a_members_role_and_permission(store, store_for):
+    dev = store.add_member("dev@example.com", "developer", False)
+    promoted = store.update_member("dev@example.com", "admin", True)
+    assert (promoted.id, promoted.role, promoted.can_manage_credentials) == (dev.id, "admin", True)
+    assert store_for("dev@example.com").me().member == promoted  # effective on the next call
+    kept = store.update_member(dev.id, can_manage_credentials=False)
+    assert (kept.role, kept.can_manage_credentials) == ("admin", False)
+    assert [m for m in store.list_members() if m.id == dev.id] == [kept]
+    with pytest.raises(Invalid):
+        store.update_member(dev.id, "not a role")
+    with pytest.raises(NotFound):
+        store.update_member("nobody@example.com", "admin")
+
+
+def test_only_admins_with_the_permission_change_or_remove_members(store, store_for, admin_email):
+    store.add_member("dev@example.com", "developer", True)
+    store.add_member("lead@example.com", "admin", False)
+    for who in ("dev@example.com", "lead@example.com"):
+        member = store_for(who)
+        with pytest.raises(PermissionDenied) as err:
+            member.update_member(admin_email, "member")
+        assert "Admin role and the credential permission" in str(err.value)
+        with pytest.raises(PermissionDenied):
+            member.remove_member(admin_email)
+    assert store.me().member.role == "admin"
+
+
+def test_removing_a_member_ends_their_access_at_once(store, store_for):
+    store.add_member("dev@example.com", "developer", True)
+    dev = store_for("dev@example.com")
+    assert dev.me().member.email == "dev@example.com"
+    store.remove_member("dev@example.com")
+    assert "dev@example.com" not in [m.email for m in store.list_members()]
+    with pytest.raises((NotFound, PermissionDenied)):  # local: no such membership; remote: token revoked (401)
+        dev.me()
+    with pytest.raises(NotFound):
+        store.remove_member("dev@example.com")
+
+
+def test_the_last_admin_who_can_manage_members_stays(store, admin_email):
+    for change in (
+        lambda: store.remove_member(admin_email),
+        lambda: store.update_member(admin_email, "developer"),
+        lambda: store.update_member(admin_email, can_manage_credentials=False),
+    ):
+        with pytest.raises(Conflict) as err:
+            change()
+        assert "without an admin who can manage members" in str(err.value)
+    assert store.me().member.role == "admin" and store.me().member.can_manage_credentials
+    store.add_member("second@example.com", "admin", False)  # an admin without the permission does not count
+    with pytest.raises(Conflict):
+        store.update_member(admin_email, "developer")
+    store.update_member("second@example.com", can_manage_credentials=True)
+    assert store.update_member(admin_email, "developer").role == "developer"
+
+
+def test_an_address_of_another_organization_is_added_as_any_new_one(store, store_for, db, admin_email):
+    create_organization(db, "Rival Inc", "boss@rival.example")
+    rival = store_for("boss@rival.example")
+    rival.add_member("shared@example.com", "member", False)
+
+    added = store.add_member("boss@rival.example", "developer", True)  # no 409: nothing said about Rival
+    shared = store.add_member("shared@example.com", "member", False)
+    assert added.organization_id == shared.organization_id == store.me().organization.id
+    with pytest.raises(Conflict) as err:
+        store.add_member("shared@example.com", "member", False)
+    assert "Rival" not in str(err.value)
+    assert {m.email for m in store.list_members()} == {admin_email, "boss@rival.example", "shared@example.com"}
+    assert {m.email for m in rival.list_members()} == {"boss@rival.example", "shared@example.com"}
+    with pytest.raises(NotFound):  # one organization cannot reach the other's member of the same address
+        rival.remove_member(added.id)
+    rival.remove_member("shared@example.com")
+    assert "shared@example.com" in {m.email for m in store.list_members()}
+
+
+def test_member_changes_are_audited_without_secrets(store, admin_email):
+    dev = store.add_member("dev@example.com", "developer", False)
+    store.update_member(dev.id, "admin", True)
+    store.remove_member(dev.id)
+    events = [e for e in store.audit_events() if e.credential_type == "member"]
+    assert [(e.action, e.credential_id, e.credential_name, e.actor) for e in events] == [
+        ("remove", dev.id, "dev@example.com", admin_email),
+        ("set_role", dev.id, "dev@example.com", admin_email),
+        ("add", dev.id, "dev@example.com", admin_email),
+    ]
+    assert "developer" in events[1].detail and "admin" in events[1].detail
+    assert all("trs_" not in e.detail for e in events)

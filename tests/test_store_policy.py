@@ -69,7 +69,7 @@ def test_a_refused_change_changes_nothing(admin, db):
     with pytest.raises(PermissionDenied):
         viewer.delete_client(client.id)
     assert admin.get_client(client.id) == client
-    assert [e.action for e in admin.audit_events()] == ["create"]
+    assert [e.action for e in admin.audit_events()] == ["add", "create"]  # adding the viewer is recorded too
 
 
 def test_only_an_admin_with_the_permission_adds_members(admin, db):

@@ -12,7 +12,8 @@ from turris_api.server.deps import Store
 from turris_api.server.responses import error_models, json_response
 from turris_api.store import shapes
 
-Ref = Annotated[str, Path(max_length=200, description="Internal id (digits) or, for API Clients, the Client ID.")]
+Ref = Annotated[str, Path(max_length=254, description="Internal id (digits); for API Clients the Client ID too, "
+                                                      "for members the email.")]
 MANAGEMENT_ERRORS = error_models(401, 403, 404, 409, 413, 422, 503)
 
 router = APIRouter(prefix="/v1", tags=["Management"], responses=MANAGEMENT_ERRORS)
@@ -122,3 +123,16 @@ def list_members(store: Store) -> list[schemas.MemberOut]:
 def add_member(draft: schemas.MemberDraftIn, store: Store) -> Response:
     member = store.add_member(draft.email, draft.role, draft.can_manage_credentials, draft.display_name)
     return _created(schemas.MemberOut.model_validate(member).model_dump(mode="json"))
+
+
+@router.patch("/members/{ref}", response_model=schemas.MemberOut,
+              summary="Change a member's role or credential permission (admins)")
+def update_member(ref: ItemRef, change: schemas.MemberUpdateIn, store: Store) -> schemas.MemberOut:
+    return schemas.MemberOut.model_validate(store.update_member(ref, change.role, change.can_manage_credentials))
+
+
+@router.delete("/members/{ref}", status_code=204, response_class=Response,
+               summary="Remove a member and revoke their member access tokens (admins)")
+def remove_member(ref: ItemRef, store: Store) -> Response:
+    store.remove_member(ref)
+    return Response(status_code=204)
