@@ -13,12 +13,15 @@ from urllib.parse import parse_qs, urlsplit
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
+from textual.command import CommandPalette
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from turris_api.app.config import Links
 from turris_api.screens.main import MainScreen
+from turris_api.screens.palette import SafeCommandPalette
 from turris_api.screens.settings import PAGES, SettingsModal
 from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
@@ -163,12 +166,18 @@ class TurrisApp(Guarded, App[None]):
         if os.environ.get("TURRIS_DEBUG"):
             super()._handle_exception(error)
             return
-        if self._stopping:
+        if self._stopping or self._palette_gone_mid_search(error):
             return
         self._stopping = True
         # Worded as cli.py's own last resort.
         line = f"turris-api: unexpected error ({type(error).__name__}); set TURRIS_DEBUG=1 for details"
         self.exit(return_code=EXIT_UNEXPECTED, message=Text(line, no_wrap=True, overflow="ignore"))
+
+    def _palette_gone_mid_search(self, error: Exception) -> bool:
+        """Textual 8.2.8's command palette searches in a worker that can outlive the palette (ctrl+p,
+        then Esc before the first results): it then fails looking up its own list. Nothing is lost."""
+        return (isinstance(error, WorkerFailed) and isinstance(error.error, NoMatches)
+                and not any(isinstance(screen, CommandPalette) for screen in self.screen_stack))
 
     def report_error(self, err: BaseException | None) -> None:
         """A failure as a notification: a store error as it is, anything else without internals."""
@@ -217,6 +226,10 @@ class TurrisApp(Guarded, App[None]):
                 page.perform(action)
 
         self.call_after_refresh(run)
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

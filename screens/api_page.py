@@ -335,6 +335,8 @@ class ApiPage(Guarded, Vertical):
     @on(CredentialForm.Submitted)
     def save(self, event: CredentialForm.Submitted) -> None:
         form = event.form
+        if form is not self._shown or not form.is_mounted:
+            return  # closed before its submission arrived (Enter, then Esc, faster than the page): not saved
         form.busy = True
         if isinstance(form, ClientForm):
             if form.record is None:

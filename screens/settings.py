@@ -141,6 +141,9 @@ class SettingsModal(Guarded, ModalScreen[None]):
         return found.first() if found else None
 
     def show_page(self, page: str) -> None:
+        if not self.query(ContentSwitcher):  # asked again before it was composed: compose opens it there
+            self.initial_page = page if page in self.pages else "profile"
+            return
         self.query_one(ContentSwitcher).current = page
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(page)

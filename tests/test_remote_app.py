@@ -71,6 +71,7 @@ async def test_create_client_over_the_service_then_created_modal_then_table(db, 
         assert stored.allowed_origins == ("https://app.example.com",)
         assert secret in screen_text(app)
 
+        await pilot.press("c", "s")  # copy both, as the modal asks, so Ok closes it at once
         await pilot.click("#ok")
         await settle(pilot)
         assert isinstance(app.screen, SettingsModal)
@@ -98,6 +99,7 @@ async def test_create_token_over_the_service(db, service_url):
         await type_text(pilot, "#allowed_ips", "203.0.113.10")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, TokenCreatedModal), "the created modal")
+        await pilot.press("c")  # copied, so Esc closes it without asking
         value = app.screen.query_one("#value-0").value
         assert value.startswith("trs_rat_")
         await pilot.press("escape")

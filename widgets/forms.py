@@ -114,11 +114,11 @@ class CredentialForm(Guarded, Vertical):
                 button.tooltip = self.reason
 
     def focus_first(self) -> None:
-        # Without scrolling, so the first field's label stays in view on small terminals.
-        if self.editable:
-            self.query_one(Input).focus(scroll_visible=False)
-        else:
-            self.query_one("#cancel", Button).focus(scroll_visible=False)
+        # Without scrolling, so the first field's label stays in view on small terminals. Nothing
+        # to focus if the form was closed while it was being shown (keys faster than the swap).
+        found = self.query(Input) if self.editable else self.query("#cancel")
+        if found:
+            found.first().focus(scroll_visible=False)
 
     @property
     def is_dirty(self) -> bool:
