@@ -31,11 +31,10 @@ def add_baselines(app: FastAPI) -> None:
 
 
 def build_app(db_url: str, port: int) -> FastAPI:
-    from turris_api.server.api import create_app
-    from turris_api.server.settings import ServiceSettings
-    from turris_api.store.database import Database
+    from turris_api.server.config import ServeConfig
+    from turris_api.server.run import build_app as build_service
 
-    app = create_app(Database(db_url), ServiceSettings.from_env("127.0.0.1", port))
+    app = build_service(ServeConfig.load({"db_url": db_url, "host": "127.0.0.1", "port": port}))
     add_baselines(app)
     return app
 

@@ -184,6 +184,11 @@ class Database:
                                       dialect=self.engine.dialect) from err
         return None if found is None else query.row(found)
 
+    def ping(self) -> None:
+        """One trivial read; Unavailable if the store cannot be read now."""
+        with self.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def prepare(self, stmt: sa.Select) -> PreparedLookup:
         return PreparedLookup(stmt, self.engine.dialect)
 
