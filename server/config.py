@@ -111,10 +111,15 @@ class ServeConfig(BaseSettings):
 
     def check(self) -> None:
         """What a field's type cannot say: the parsed forms, and the key material."""
-        parse_networks(self.trusted_proxies)
-        endpoint_rules(self.restricted_endpoints)
+        checks = [("trusted_proxies", lambda: parse_networks(self.trusted_proxies, "trusted_proxies")),
+                  ("restricted_endpoints", lambda: endpoint_rules(self.restricted_endpoints))]
         if self.secret_key is not None:
-            decode_secret_key(self.secret_key.get_secret_value(), "secret_key")
+            checks.append(("secret_key", lambda: decode_secret_key(self.secret_key.get_secret_value())))
+        for name, check in checks:
+            try:
+                check()
+            except Invalid as err:
+                raise Invalid(name, f"Setting {name}: {err.message}", err.value) from None
 
     @property
     def effective_issuer(self) -> str:

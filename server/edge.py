@@ -14,6 +14,7 @@ import time
 import traceback
 
 from turris_api.server import logs, metrics
+from turris_api.server.addresses import client_address
 from turris_api.server.settings import ServiceSettings
 
 log = logging.getLogger("server")
@@ -70,7 +71,12 @@ class Edge:
         given_id = _header(scope, b"x-request-id")
         request_id = given_id if given_id is not None and REQUEST_ID.fullmatch(given_id) else secrets.token_hex(8)
         client = scope.get("client")
-        entry = logs.RequestLog(request_id, client[0] if client else None, method, path)
+        peer = client[0] if client else None
+        if self.settings.trusted_proxies and peer is not None:  # the log names the client, not our proxy
+            forwarded = [value.decode("latin-1") for key, value in scope["headers"] if key == b"x-forwarded-for"]
+            address = client_address(peer, forwarded, self.settings.trusted_proxies)
+            peer = str(address) if address is not None else peer
+        entry = logs.RequestLog(request_id, peer, method, path)
         token = logs.current.set(entry)
         stamp = [NOSNIFF, (b"x-request-id", request_id.encode("ascii"))]
         status = 500
