@@ -92,7 +92,8 @@ class PlainFormatter(logging.Formatter):
 
 def _plain_value(value: object) -> str:
     text = str(value)
-    return json.dumps(text) if (" " in text or '"' in text or not text) else text
+    # A path may carry a decoded newline: quoting keeps one record on one line.
+    return json.dumps(text) if (not text.isprintable() or " " in text or '"' in text or not text) else text
 
 
 def configure(log_format: str = "plain", level: str = "info", access: bool = True) -> None:
