@@ -534,10 +534,14 @@ def run(args: argparse.Namespace) -> int:
                  "workers": args.workers, "log_format": args.log_format, "log_level": args.log_level}
         if args.workers is not None and not 1 <= args.workers <= 64:
             raise UsageError(f"--workers {args.workers} must be between 1 and 64")
+        config = ServeConfig.load({**flags, "db_url": args.db}, args.config)  # refused here if anything is off
         if args.print_config:
-            config = ServeConfig.load({**flags, "db_url": args.db or None}, args.config)
-            print(json.dumps(config.printable(), indent=2))
+            from turris_api.store.database import default_url
+
+            shown = config if config.db_url else config.model_copy(update={"db_url": default_url()})
+            print(json.dumps(shown.printable(), indent=2))
             return 0
+        args.db = config.db_url or None  # --db, TURRIS_DB_URL or the file's db_url; else the default store
         db = open_database(args, set_up=False)
         if pending := db.pending_migrations():
             if not args.migrate:
@@ -546,8 +550,8 @@ def run(args: argparse.Namespace) -> int:
                                   "or serve --migrate.")
             db.migrate()
         db.dispose()
+        config = config.model_copy(update={"db_url": db.url})
         flags = {**{k: v for k, v in flags.items() if v is not None}, "config_file": args.config}
-        config = ServeConfig.load({**flags, "db_url": db.url}, args.config)
         serve(config, flags)
         return 0
     if args.command == "completion":
