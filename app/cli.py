@@ -568,7 +568,8 @@ def run(args: argparse.Namespace) -> int:
         db = open_database(args)
         config = ServeConfig.load({"db_url": db.url})
         settings = config.service_settings(at_rest_key(config, db.url))
-        kid = rotate_signing_key(db, KeyMaterial(settings.at_rest_key, settings.passphrase))
+        kid = rotate_signing_key(db, KeyMaterial(settings.at_rest_key, settings.passphrase,
+                                                       settings.previous_at_rest_key))
         emit(args, {"kid": kid}, lambda: print(f"New signing key {kid} signs from now on; older keys verify until "
                                                "their last token expires."))
         return 0

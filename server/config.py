@@ -32,7 +32,7 @@ from turris_api.store.validation import shown
 
 CONFIG_FILE_ENV = "TURRIS_CONFIG_FILE"
 KEY_FILE_NAME = "signing.key"  # beside an SQLite store: the key that encrypts the signing keys in it
-SECRET_FIELDS = ("secret_key", "signing_key_passphrase")
+SECRET_FIELDS = ("secret_key", "previous_secret_key", "signing_key_passphrase")
 
 
 def _comma_list(value: Any) -> Any:
@@ -60,6 +60,7 @@ class ServeConfig(BaseSettings):
     signing_algorithm: Literal[ALGORITHMS] = "EdDSA"  # type: ignore[valid-type]
     secret_key: SecretStr | None = None  # 32 bytes, base64: encrypts the signing keys at rest
     secret_key_file: Path | None = None  # default: signing.key beside an SQLite store
+    previous_secret_key: SecretStr | None = None  # while rotating the at-rest key: opens, never seals
     signing_key_passphrase: SecretStr | None = None  # older keys encrypted with a passphrase
     token_lifetime: int = Field(ACCESS_TOKEN_LIFETIME, ge=60, le=86_400)
     jwt_leeway: int = Field(10, ge=0, le=300)
@@ -113,8 +114,9 @@ class ServeConfig(BaseSettings):
         """What a field's type cannot say: the parsed forms, and the key material."""
         checks = [("trusted_proxies", lambda: parse_networks(self.trusted_proxies, "trusted_proxies")),
                   ("restricted_endpoints", lambda: endpoint_rules(self.restricted_endpoints))]
-        if self.secret_key is not None:
-            checks.append(("secret_key", lambda: decode_secret_key(self.secret_key.get_secret_value())))
+        for name in ("secret_key", "previous_secret_key"):
+            if (value := getattr(self, name)) is not None:
+                checks.append((name, lambda value=value: decode_secret_key(value.get_secret_value())))
         for name, check in checks:
             try:
                 check()
@@ -153,6 +155,8 @@ class ServeConfig(BaseSettings):
             at_rest_key=at_rest_key,
             passphrase=passphrase.get_secret_value().encode("utf-8") if passphrase else None,
             metrics_multiprocess=multiprocess,
+            previous_at_rest_key=(decode_secret_key(self.previous_secret_key.get_secret_value())
+                                  if self.previous_secret_key is not None else None),
         )
 
     def printable(self) -> dict[str, Any]:

@@ -54,11 +54,13 @@ class KeyMaterial:
     """What opens and protects the signing keys in the store: the at-rest key (not in the
     database), and the passphrase older keys may have been stored under."""
 
-    __slots__ = ("at_rest_key", "passphrase")
+    __slots__ = ("at_rest_key", "passphrase", "previous")
 
-    def __init__(self, at_rest_key: bytes | None = None, passphrase: bytes | None = None) -> None:
+    def __init__(self, at_rest_key: bytes | None = None, passphrase: bytes | None = None,
+                 previous: bytes | None = None) -> None:
         self.at_rest_key = at_rest_key
         self.passphrase = passphrase
+        self.previous = previous  # the at-rest key being rotated out: opens, never seals
 
     def __repr__(self) -> str:
         return f"KeyMaterial(at_rest_key={'(set)' if self.at_rest_key else None})"
@@ -75,6 +77,19 @@ class KeyMaterial:
         sealed = AESGCM(self.at_rest_key).encrypt(nonce, der, kid.encode("ascii"))
         return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
+    def sealed_with_current(self, stored: str, kid: str) -> bool:
+        try:
+            self._unseal(stored, kid, self.at_rest_key)
+        except (InvalidTag, ValueError):
+            return False
+        return True
+
+    @staticmethod
+    def _unseal(stored: str, kid: str, key: bytes):
+        blob = base64.urlsafe_b64decode(stored[len(SEALED):])
+        der = AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], kid.encode("ascii"))
+        return serialization.load_der_private_key(der, password=None)
+
     def open(self, stored: str, kid: str):
         """The private key; Unavailable (with what to configure) when it cannot be opened."""
         if stored.startswith(SEALED):
@@ -82,10 +97,13 @@ class KeyMaterial:
                 raise Unavailable("The signing key is encrypted at rest and no key to open it is configured "
                                   "(TURRIS_SECRET_KEY or the signing.key file beside the store).", retry_after=30)
             try:
-                blob = base64.urlsafe_b64decode(stored[len(SEALED):])
-                der = AESGCM(self.at_rest_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], kid.encode("ascii"))
-                return serialization.load_der_private_key(der, password=None)
+                return self._unseal(stored, kid, self.at_rest_key)
             except (InvalidTag, ValueError) as err:
+                if self.previous is not None:
+                    try:
+                        return self._unseal(stored, kid, self.previous)
+                    except (InvalidTag, ValueError):
+                        pass
                 raise Unavailable("The signing key cannot be decrypted with the configured at-rest key "
                                   "(TURRIS_SECRET_KEY or signing.key); restore that key, or rotate the signing key.",
                                   retry_after=30) from err
@@ -158,7 +176,7 @@ def seal_stored_keys(db: Database, material: KeyMaterial) -> tuple[int, list[str
     unreadable: list[str] = []
 
     def reseal(kid: str, stored: str) -> str | None:
-        if stored.startswith(SEALED):
+        if stored.startswith(SEALED) and material.sealed_with_current(stored, kid):
             return None
         try:
             private = material.open(stored, kid)

@@ -24,7 +24,7 @@ class Service:
         self.db = db
         self.settings = settings
         self.verifier = Verifier(db)
-        self.material = KeyMaterial(settings.at_rest_key, settings.passphrase)
+        self.material = KeyMaterial(settings.at_rest_key, settings.passphrase, settings.previous_at_rest_key)
         self.keys = KeyRing(db, settings.algorithm, self.material)
         self.issuer = TokenIssuer(self.verifier, self.keys, settings)
         self.authenticator = Authenticator(self.verifier, self.keys, settings)

@@ -91,4 +91,5 @@ class ServiceSettings:
     # Encrypts signing keys at rest (AES-256-GCM); None stores new keys in plaintext (with a warning).
     at_rest_key: bytes | None = field(default=None, repr=False)
     passphrase: bytes | None = field(default=None, repr=False)  # opens keys stored under a passphrase
+    previous_at_rest_key: bytes | None = field(default=None, repr=False)  # opens keys while it is rotated out
     metrics_multiprocess: bool = False  # several workers share prometheus_client's multiprocess files

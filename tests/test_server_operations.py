@@ -218,3 +218,15 @@ def test_serve_on_postgresql_without_an_at_rest_key_is_refused(postgres_url):
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode != 0
     assert "TURRIS_SECRET_KEY" in result.stderr
+
+
+def test_the_at_rest_key_rotates_with_the_previous_one_configured_for_one_start(db, created):
+    old, new = AT_REST_KEY, os.urandom(32)
+    create_app(db, ServiceSettings(at_rest_key=old))
+    with TestClient(create_app(db, ServiceSettings(at_rest_key=new, previous_at_rest_key=old))) as client:
+        assert client.get("/v1/whoami", headers=bearer(fetch_jwt(client, created))).status_code == 200
+    with TestClient(create_app(db, ServiceSettings(at_rest_key=new))) as client:  # the old key can go now
+        assert client.get("/health/ready").status_code == 200
+        assert client.get("/v1/whoami", headers=bearer(fetch_jwt(client, created))).status_code == 200
+    with TestClient(create_app(db, ServiceSettings(at_rest_key=old))) as client:
+        assert client.get("/health/ready").status_code == 503
