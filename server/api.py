@@ -1,6 +1,7 @@
 """The FastAPI application: the routers in routes/, error handlers, the edge middleware."""
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -11,13 +12,14 @@ from starlette.routing import Match
 
 from turris_api.server import metrics
 from turris_api.server.edge import Edge
-from turris_api.server.keys import ensure_signing_key, seal_stored_keys
+from turris_api.server.keys import KEY_FILE_NAME, ensure_signing_key, seal_stored_keys
 from turris_api.server.resources import BearerRefused
 from turris_api.server.responses import json_response
 from turris_api.server.routes import forward, health, management, oauth, resources
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
-from turris_api.store.database import Database
+from turris_api.store import signing_keys
+from turris_api.store.database import Database, sqlite_file
 from turris_api.store.errors import Invalid, StoreError, Unavailable
 
 log = logging.getLogger("server")
@@ -116,6 +118,9 @@ def _openapi(app: FastAPI):
 def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI:
     """The service on one store database; the first start creates a signing key."""
     settings = settings or ServiceSettings()
+    if settings.at_rest_key is None and (file := sqlite_file(db.url)) is not None:
+        # A file store's own key file, as `serve` uses: never plaintext keys where there is a folder for one.
+        settings = replace(settings, at_rest_key=signing_keys.at_rest_key_file(file.with_name(KEY_FILE_NAME)))
     service = Service(db, settings)
     sealed, unreadable = seal_stored_keys(db, service.material)
     if sealed:

@@ -31,7 +31,6 @@ from turris_api.store.errors import Invalid, StoreError
 from turris_api.store.validation import shown
 
 CONFIG_FILE_ENV = "TURRIS_CONFIG_FILE"
-KEY_FILE_NAME = "signing.key"  # beside an SQLite store: the key that encrypts the signing keys in it
 SECRET_FIELDS = ("secret_key", "previous_secret_key", "signing_key_passphrase")
 
 

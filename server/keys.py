@@ -41,6 +41,7 @@ UNKNOWN_KID_RELOAD = 1.0  # at most one reload a second for a kid we have not se
 # A rotated key may still sign on other instances for SIGNING_KEY_TTL, and tokens live an hour.
 KEY_RETENTION = timedelta(seconds=ACCESS_TOKEN_LIFETIME + 60)
 PASSPHRASE_ENV = "TURRIS_SIGNING_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a value)
+KEY_FILE_NAME = "signing.key"  # beside an SQLite store: the at-rest key of the signing keys in it
 SEALED = "aesgcm:v1:"  # a private key encrypted at rest: base64url(nonce || AES-256-GCM(PKCS#8 DER)), kid as AAD
 NONCE_BYTES = 12
 

@@ -16,6 +16,7 @@ from turris_api.server import logs
 from turris_api.server.api import create_app
 from turris_api.server.config import ServeConfig, decode_secret_key
 from turris_api.server.connection import HEAD_LIMIT, READ_TIMEOUT, GuardedHttpToolsProtocol
+from turris_api.server.keys import KEY_FILE_NAME
 from turris_api.store import signing_keys
 from turris_api.store.database import Database, sqlite_file
 from turris_api.store.errors import Invalid
@@ -68,7 +69,7 @@ def at_rest_key(config: ServeConfig, db_url: str) -> bytes:
             raise Invalid("secret_key", "This store is not an SQLite file, so there is no folder to keep the key "
                           "that encrypts the signing keys in: set TURRIS_SECRET_KEY (the same on every instance; "
                           "make one with: openssl rand -base64 32) or secret_key_file.")
-        path = store_file.with_name("signing.key")
+        path = store_file.with_name(KEY_FILE_NAME)
     return signing_keys.at_rest_key_file(path.expanduser())
 
 

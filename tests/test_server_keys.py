@@ -38,7 +38,8 @@ def test_first_start_creates_one_key_that_later_starts_reuse(db):
         rows = conn.execute(sa.select(signing_keys)).all()
     assert len(rows) == 1
     assert rows[0].algorithm == ALGORITHM
-    assert "PRIVATE KEY" in rows[0].private_key
+    # Sealed under the SQLite store's signing.key; PostgreSQL without an at-rest key keeps a PEM (serve refuses that).
+    assert rows[0].private_key.startswith(keys.SEALED) if db.is_sqlite else "PRIVATE KEY" in rows[0].private_key
     assert "d" not in rows[0].public_jwk  # the published half has no private part
 
 
@@ -124,9 +125,9 @@ def test_private_keys_kept_under_a_passphrase_keep_working(database_url, admin, 
     with admin.db.read() as conn:
         pem = conn.execute(sa.select(signing_keys.c.private_key).where(signing_keys.c.rotated_at.is_(None))).scalar()
     assert "ENCRYPTED PRIVATE KEY" in pem
+    with pytest.raises(Unavailable, match=keys.PASSPHRASE_ENV):
+        create_app(admin.db).state.service.keys.signing_key()
+
     with TestClient(create_app(admin.db, ServiceSettings(passphrase=passphrase))) as client:
         token = fetch_jwt(client, created)
         assert client.get("/v1/whoami", headers=bearer(token)).status_code == 200
-
-    with pytest.raises(Unavailable, match=keys.PASSPHRASE_ENV):
-        create_app(admin.db).state.service.keys.signing_key()
