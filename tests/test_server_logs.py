@@ -14,7 +14,7 @@ from tests.server_support import new_client, new_token
 from tests.support.service import ServiceProcess
 from turris_api.store.database import Database
 from turris_api.store.local import LocalStore
-from turris_api.store.operator import bootstrap
+from turris_api.store.operator import bootstrap, issue_member_token
 from turris_api.store.schema import api_clients
 
 GRANT = {"grant_type": "client_credentials"}
@@ -28,13 +28,14 @@ def logged(tmp_path):
     bootstrap(db)
     store = LocalStore(db)
     created, token = new_client(store), new_token(store)
+    member = issue_member_token(db, store.me().member.email)
     with db.read() as conn:
         secret_hash = conn.execute(sa.select(api_clients.c.secret_hash)).scalar()
     db.dispose()
     env = {"TURRIS_THROTTLE_PER_CLIENT_IP": "3"}
     process = ServiceProcess(url, "--log-format", "json", env=env).wait_ready()
     try:
-        yield process, created, token, secret_hash
+        yield process, created, token, secret_hash, member
     finally:
         process.stop()
 
@@ -45,7 +46,7 @@ def lines_of(process: ServiceProcess) -> list[dict]:
 
 
 def test_failed_secrets_and_a_throttle_are_security_events_and_nothing_secret_is_logged(logged):
-    process, created, token, secret_hash = logged
+    process, created, token, secret_hash, member = logged
     client_id = created.client.client_id
     wrong = "trs_cs_" + "x" * 40
     with httpx.Client(base_url=process.url) as http:
@@ -53,7 +54,9 @@ def test_failed_secrets_and_a_throttle_are_security_events_and_nothing_secret_is
         assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {good}", "X-Request-Id": "req-7"}).status_code == 200
         assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {token.value}"}).status_code == 200
         statuses = [http.post("/oauth/token", data=GRANT, auth=(client_id, wrong)).status_code for _ in range(4)]
+        made = http.post("/v1/api-clients", json={"name": "Made remotely"}, headers={"Authorization": f"Bearer {member}"})
     assert statuses == [401, 401, 401, 429]
+    assert made.status_code == 201
 
     lines = lines_of(process)
     events = [line for line in lines if line["logger"] == "turris.security"]
@@ -72,6 +75,10 @@ def test_failed_secrets_and_a_throttle_are_security_events_and_nothing_secret_is
     assert any(line["status"] == 429 and line["credential"] == client_id for line in access)
     assert any(line.get("credential", "").startswith("restricted_token:") for line in access)
 
+    changed = [e for e in events if e["event"] == "credential_changed"]
+    assert [(e["method"], e["path"], e["credential"]) for e in changed] == [("POST", "/v1/api-clients", "member:1")]
+
     text = process.output()
-    for value in (created.secret, wrong, good, token.value, secret_hash, good.split(".")[2]):
+    for value in (created.secret, wrong, good, token.value, secret_hash, good.split(".")[2], member,
+                  made.json()["client_secret"]):
         assert value not in text
