@@ -53,6 +53,9 @@ def test_failed_secrets_and_a_throttle_are_security_events_and_nothing_secret_is
         good = http.post("/oauth/token", data=GRANT, auth=(client_id, created.secret)).json()["access_token"]
         assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {good}", "X-Request-Id": "req-7"}).status_code == 200
         assert http.get("/v1/whoami", headers={"Authorization": f"Bearer {token.value}"}).status_code == 200
+        # From a peer that is not a trusted proxy: ignored, and said once.
+        for _ in range(2):
+            http.post("/oauth/token", data=GRANT, auth=(client_id, created.secret), headers={"X-Forwarded-For": "203.0.113.9"})
         statuses = [http.post("/oauth/token", data=GRANT, auth=(client_id, wrong)).status_code for _ in range(4)]
         made = http.post("/v1/api-clients", json={"name": "Made remotely"}, headers={"Authorization": f"Bearer {member}"})
     assert statuses == [401, 401, 401, 429]
@@ -74,6 +77,9 @@ def test_failed_secrets_and_a_throttle_are_security_events_and_nothing_secret_is
     assert isinstance(whoami["duration_ms"], float)
     assert any(line["status"] == 429 and line["credential"] == client_id for line in access)
     assert any(line.get("credential", "").startswith("restricted_token:") for line in access)
+
+    proxy_warnings = [line for line in lines if "without --trusted-proxy" in line["message"]]
+    assert len(proxy_warnings) == 1 and proxy_warnings[0]["level"] == "warning"
 
     changed = [e for e in events if e["event"] == "credential_changed"]
     assert [(e["method"], e["path"], e["credential"]) for e in changed] == [("POST", "/v1/api-clients", "member:1")]

@@ -230,3 +230,30 @@ def test_the_at_rest_key_rotates_with_the_previous_one_configured_for_one_start(
         assert client.get("/v1/whoami", headers=bearer(fetch_jwt(client, created))).status_code == 200
     with TestClient(create_app(db, ServiceSettings(at_rest_key=old))) as client:
         assert client.get("/health/ready").status_code == 503
+
+
+def test_two_workers_answer_one_scrape_for_the_whole_instance(tmp_path):
+    """prometheus_client's multiprocess mode: whichever worker a scrape reaches, it counts both."""
+    import httpx
+
+    from tests.support.service import ServiceProcess
+
+    process = ServiceProcess(f"sqlite:///{tmp_path / 'store.db'}", "--migrate", "--workers", "2").wait_ready()
+    try:
+        for _ in range(12):  # a new connection each: the kernel spreads them over the workers
+            httpx.get(f"{process.url}/health/live", headers={"Connection": "close"})
+        wanted = 'turris_responses_total{method="GET",route="/health/live",status="2xx"} 12.0'
+        for _ in range(4):
+            text = httpx.get(f"{process.url}/metrics", headers={"Connection": "close"}).text
+            assert wanted in text
+    finally:
+        process.stop()
+
+
+def test_start_up_warns_of_a_public_address_without_an_issuer(monkeypatch):
+    from turris_api.server.run import startup_warnings
+
+    monkeypatch.delenv("TURRIS_ISSUER", raising=False)
+    assert any("TURRIS_ISSUER" in w for w in startup_warnings(ServeConfig.load({"host": "0.0.0.0"})))
+    assert startup_warnings(ServeConfig.load({"host": "127.0.0.1"})) == []
+    assert startup_warnings(ServeConfig.load({"host": "0.0.0.0", "issuer": "https://api.example.com"})) == []
