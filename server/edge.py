@@ -77,7 +77,7 @@ class Edge:
             address = client_address(peer, forwarded, self.settings.trusted_proxies)
             peer = str(address) if address is not None else peer
         entry = logs.RequestLog(request_id, peer, method, path)
-        token = logs.current.set(entry)
+        context = logs.current.set(entry)
         stamp = [NOSNIFF, (b"x-request-id", request_id.encode("ascii"))]
         status = 500
         started = False
@@ -153,7 +153,7 @@ class Edge:
             template = getattr(route, "path", None) or "unmatched"
             if method in CHANGES and status < 400 and template.startswith(CREDENTIAL_ROUTES):
                 logs.security_event("credential_changed", status=status, route=template)
-            logs.current.reset(token)
+            logs.current.reset(context)
             metrics.observe(template, method if method in METHODS else "other", status,
                             time.perf_counter() - started_at)
             logs.access(entry, status, started_at)

@@ -15,7 +15,7 @@ from uvicorn.supervisors import Multiprocess
 from turris_api.server import logs
 from turris_api.server.api import create_app
 from turris_api.server.config import ServeConfig, decode_secret_key
-from turris_api.server.connection import HEAD_LIMIT, READ_TIMEOUT, GuardedHttpToolsProtocol
+from turris_api.server.connection import GuardedHttpToolsProtocol
 from turris_api.server.keys import KEY_FILE_NAME
 from turris_api.store import signing_keys
 from turris_api.store.database import Database, sqlite_file
@@ -121,5 +121,3 @@ def app_from_environment() -> FastAPI:
     logs.configure(config.log_format, config.log_level)
     return build_app(config, multiprocess=True)
 
-
-__all__ = ["HEAD_LIMIT", "READ_TIMEOUT", "serve", "uvicorn_options"]

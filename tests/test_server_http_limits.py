@@ -154,3 +154,13 @@ def test_a_chunked_body_over_the_limit_is_413(service, path, content_type):
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
     request = get(path, f"Content-Type: {content_type}", "Transfer-Encoding: chunked", method="POST") + body
     assert status_of(exchange(service, request)) == 413
+
+
+def test_a_body_that_never_finishes_arriving_is_cut_off_too(service):
+    with connect(service, timeout=READ_TIMEOUT * 6) as sock:
+        sock.sendall(get("/oauth/token", "Content-Type: application/x-www-form-urlencoded",
+                         "Content-Length: 100", method="POST") + b"grant_type=")
+        started = time.monotonic()
+        answer = read_all(sock)
+    assert time.monotonic() - started < READ_TIMEOUT * 4
+    assert status_of(answer) == 408
