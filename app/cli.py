@@ -171,11 +171,16 @@ def build_parser() -> Parser:
     p = commands.add_parser("serve", help="run the credential service")
     p.add_argument("--migrate", action="store_true", help="apply pending migrations first (else a store that needs "
                    "them is refused)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR",
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.add_argument("--trusted-proxy", action="append", metavar="CIDR",
                    help="a proxy whose X-Forwarded-For is believed (repeatable)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (one per core suits a busy token endpoint)")
+    p.add_argument("--workers", type=int, help="worker processes (one per core suits a busy token endpoint)")
+    p.add_argument("--config", metavar="FILE", help="a TOML file of settings (flags and TURRIS_* override it)")
+    p.add_argument("--log-format", choices=["plain", "json"], help="log lines as text (default) or JSON")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--print-config", action="store_true", help="print the effective configuration (no secrets) "
+                   "and exit")
 
     keys = commands.add_parser("keys", help="JWT signing keys").add_subparsers(dest="action", required=True, parser_class=Parser)
     keys.add_parser("rotate", parents=[as_json], help="a new key signs from now on; the old one verifies until expiry")
@@ -581,8 +586,21 @@ def run(args: argparse.Namespace) -> int:
         return set_up_command(args)
     if args.command == "serve":
         local_only(args)
+        from turris_api.server.config import ServeConfig
         from turris_api.server.run import serve
 
+        flags = {"host": args.host, "port": args.port, "trusted_proxies": args.trusted_proxy,
+                 "workers": args.workers, "log_format": args.log_format, "log_level": args.log_level}
+        if args.workers is not None and not 1 <= args.workers <= 64:
+            raise UsageError(f"--workers {args.workers} must be between 1 and 64")
+        config = ServeConfig.load({**flags, "db_url": args.db}, args.config)  # refused here if anything is off
+        if args.print_config:
+            from turris_api.store.database import default_url
+
+            shown = config if config.db_url else config.model_copy(update={"db_url": default_url()})
+            print(json.dumps(shown.printable(), indent=2))
+            return 0
+        args.db = config.db_url or None  # --db, TURRIS_DB_URL or the file's db_url; else the default store
         db = open_database(args, set_up=False)
         if pending := db.pending_migrations():
             if not args.migrate:
@@ -591,9 +609,9 @@ def run(args: argparse.Namespace) -> int:
                                   "or serve --migrate.")
             db.migrate()
         db.dispose()
-        if not 1 <= args.workers <= 64:
-            raise UsageError(f"--workers {args.workers} must be between 1 and 64")
-        serve(db.url, host=args.host, port=args.port, trusted_proxies=args.trusted_proxy, workers=args.workers)
+        config = config.model_copy(update={"db_url": db.url})
+        flags = {**{k: v for k, v in flags.items() if v is not None}, "config_file": args.config}
+        serve(config, flags)
         return 0
     if args.command == "completion":
         import argcomplete
@@ -602,9 +620,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "keys":
         local_only(args)
-        from turris_api.server.keys import rotate_signing_key
+        from turris_api.server.config import ServeConfig
+        from turris_api.server.keys import KeyMaterial, rotate_signing_key
+        from turris_api.server.run import at_rest_key
 
-        kid = rotate_signing_key(open_database(args))
+        db = open_database(args)
+        config = ServeConfig.load({"db_url": db.url})
+        settings = config.service_settings(at_rest_key(config, db.url))
+        kid = rotate_signing_key(db, KeyMaterial(settings.at_rest_key, settings.passphrase,
+                                                       settings.previous_at_rest_key))
         emit(args, {"kid": kid}, lambda: print(f"New signing key {kid} signs from now on; older keys verify until "
                                                "their last token expires."))
         return 0

@@ -31,11 +31,13 @@ def add_baselines(app: FastAPI) -> None:
 
 
 def build_app(db_url: str, port: int) -> FastAPI:
-    from turris_api.server.api import create_app
-    from turris_api.server.settings import ServiceSettings
-    from turris_api.store.database import Database
+    from turris_api.server import logs
+    from turris_api.server.config import ServeConfig
+    from turris_api.server.run import build_app as build_service
 
-    app = create_app(Database(db_url), ServiceSettings.from_env("127.0.0.1", port))
+    config = ServeConfig.load({"db_url": db_url, "host": "127.0.0.1", "port": port})
+    logs.configure(config.log_format, config.log_level)  # the access log costs what it costs in serve
+    app = build_service(config)
     add_baselines(app)
     return app
 

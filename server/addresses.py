@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 
 from turris_api.server.settings import Network
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+log = logging.getLogger("server")
+_warned_untrusted_forwarding = False
 
 
 def parse_address(text: str) -> Address | None:
@@ -38,6 +41,8 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
     """
     address = _peer_address(peer) if peer else None
     if address is None or not proxies or not _trusted(address, proxies):
+        if forwarded_for and address is not None:
+            _warn_untrusted_forwarding(address)
         return address
     hops = [hop for header in forwarded_for for hop in header.split(",")]
     for hop in reversed(hops):
@@ -47,3 +52,14 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
         if address is None or not _trusted(address, proxies):
             return address
     return address
+
+
+def _warn_untrusted_forwarding(peer: Address) -> None:
+    """Once per process: a proxy we were not told about makes every client look like one address."""
+    global _warned_untrusted_forwarding
+    if _warned_untrusted_forwarding:
+        return
+    _warned_untrusted_forwarding = True
+    log.warning("A request came with X-Forwarded-For from %s, which is not a trusted proxy: its header is "
+                "ignored and the proxy's address is taken as the client's. Behind a proxy without "
+                "--trusted-proxy?", peer)

@@ -1,26 +1,28 @@
 """The FastAPI application: the routers in routes/, error handlers, the edge middleware."""
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
+from starlette.routing import Match
 
+from turris_api.server import metrics
 from turris_api.server.edge import Edge
-from turris_api.server.keys import ensure_signing_key
+from turris_api.server.keys import KEY_FILE_NAME, ensure_signing_key, seal_stored_keys
 from turris_api.server.resources import BearerRefused
 from turris_api.server.responses import json_response
-from turris_api.server.routes import forward, management, oauth, resources
+from turris_api.server.routes import forward, health, management, oauth, resources
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
-from turris_api.store.database import Database
+from turris_api.store import signing_keys
+from turris_api.store.database import Database, sqlite_file
 from turris_api.store.errors import Invalid, StoreError, Unavailable
 
 log = logging.getLogger("server")
-
 
 
 # --- errors --------------------------------------------------------------------
@@ -41,6 +43,8 @@ def store_error_response(err: StoreError) -> Response:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def on_store_error(request: Request, err: StoreError) -> Response:
+        if err.http_status >= 500:
+            metrics.STORE_ERRORS.labels(type(err).__name__.lower()).inc()
         if err.http_status >= 500 and not isinstance(err, Unavailable):
             log.error("store error %s on %s %s", type(err).__name__, request.method, request.url.path)
         return store_error_response(err)
@@ -78,13 +82,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return json_response(err.status_code, {"error": code, "message": message}, headers)
 
 
+ALLOW_CANDIDATES = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method the path takes (RFC 9110 15.5.6); Starlette's own Allow names only the first route."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, BaseRoute) and getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
-            methods.update(route.methods)
-    return ", ".join(sorted(methods))
+    """Every method the path takes (RFC 9110 15.5.6), asked of the routes themselves through their
+    public `matches`, since included routers no longer expose their routes as a flat list."""
+    allowed = []
+    for method in ALLOW_CANDIDATES:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def _openapi(app: FastAPI):
@@ -109,8 +118,18 @@ def _openapi(app: FastAPI):
 def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI:
     """The service on one store database; the first start creates a signing key."""
     settings = settings or ServiceSettings()
-    ensure_signing_key(db, settings.algorithm)
+    if settings.at_rest_key is None and (file := sqlite_file(db.url)) is not None:
+        # A file store's own key file, as `serve` uses: never plaintext keys where there is a folder for one.
+        settings = replace(settings, at_rest_key=signing_keys.at_rest_key_file(file.with_name(KEY_FILE_NAME)))
     service = Service(db, settings)
+    sealed, unreadable = seal_stored_keys(db, service.material)
+    if sealed:
+        log.info("Encrypted %d stored signing key(s) at rest.", sealed)
+    if unreadable:
+        log.warning("Signing key(s) %s cannot be opened with the configured at-rest key or passphrase: "
+                    "tokens cannot be issued and /health/ready answers 503 until that is fixed.",
+                    ", ".join(unreadable))
+    ensure_signing_key(db, settings.algorithm, service.material)
     app = FastAPI(
         title="Turris credential service",
         version="1.0",
@@ -120,12 +139,14 @@ def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI
         ),
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the Host header; an unknown path is a 404
     )
     app.state.service = service
     app.include_router(oauth.router)
     app.include_router(resources.router)
     app.include_router(management.router)
     app.include_router(forward.router)
+    app.include_router(health.router)
     _install_error_handlers(app)
     app.openapi = _openapi(app)
     app.add_middleware(Edge, settings=settings)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from turris_api.server import logs
 from turris_api.server.resources import BearerRefused
 from turris_api.server.service import Service
 from turris_api.store.local import LocalStore
@@ -32,11 +33,11 @@ def acting_store(
     token = credentials.credentials if credentials else ""
     if not token:
         raise BearerRefused(401, None, "The management API needs a member access token (Authorization: Bearer).")
-    if len(token) > service.settings.bearer_limit:
-        raise BearerRefused(401, "invalid_token", "The member access token is unknown, expired or revoked.")
-    member = service.verifier.verify_member_token(token)
+    member = service.verifier.verify_member_token(token) if len(token) <= service.settings.bearer_limit else None
     if member is None:
+        logs.security_event("member_token_refused", status=401)
         raise BearerRefused(401, "invalid_token", "The member access token is unknown, expired or revoked.")
+    logs.note_credential(f"member:{member.id}")
     return LocalStore(service.db, member.id)
 
 

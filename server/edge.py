@@ -1,14 +1,20 @@
-"""What every request meets before routing: body limits, CORS preflight, and a last-resort 500.
+"""What every request meets before routing: a Host header, body limits, CORS preflight, the
+request id, the access log and metrics, `nosniff` on every answer, and a last-resort 500.
 
-Pure ASGI (no per-request objects) so the cost on the hot paths stays near zero.
+Pure ASGI (a few small objects per request) so the cost on the hot paths stays near zero.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
+import time
 import traceback
 
+from turris_api.server import logs, metrics
+from turris_api.server.addresses import client_address
 from turris_api.server.settings import ServiceSettings
 
 log = logging.getLogger("server")
@@ -18,6 +24,11 @@ OAUTH_PATHS = frozenset({"/oauth/token", "/oauth/introspect", "/oauth/revoke"})
 PREFLIGHT_METHODS = b"GET, POST, PUT, DELETE, OPTIONS"
 PREFLIGHT_HEADERS = b"Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = b"600"
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # an id we echo and log: nothing that could forge a line
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CREDENTIAL_ROUTES = ("/v1/api-clients", "/v1/restricted-tokens", "/v1/members")  # management: what changes credentials
 
 
 class BodyTooLarge(Exception):
@@ -54,60 +65,105 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started_at = time.perf_counter()
         path = scope.get("path", "")
-        if scope["method"] == "OPTIONS" and await self._preflight(scope, send):
-            return
-        limit = self.settings.token_body_limit if path in OAUTH_PATHS else self.settings.body_limit
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not (declared.isascii() and declared.isdigit()):
-                await _send(send, _error(path, 400, "invalid_request", "Content-Length is not a number."))
-                return
-            if int(declared) > limit:
-                await _send(send, _too_large(path, limit))
-                return
-
+        method = scope["method"]
+        given_id = _header(scope, b"x-request-id")
+        request_id = given_id if given_id is not None and REQUEST_ID.fullmatch(given_id) else secrets.token_hex(8)
+        client = scope.get("client")
+        peer = client[0] if client else None
+        if self.settings.trusted_proxies and peer is not None:  # the log names the client, not our proxy
+            forwarded = [value.decode("latin-1") for key, value in scope["headers"] if key == b"x-forwarded-for"]
+            address = client_address(peer, forwarded, self.settings.trusted_proxies)
+            peer = str(address) if address is not None else peer
+        entry = logs.RequestLog(request_id, peer, method, path)
+        context = logs.current.set(entry)
+        stamp = [NOSNIFF, (b"x-request-id", request_id.encode("ascii"))]
+        status = 500
         started = False
-        seen = 0
+        too_large = False
 
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge
-            return message
+        async def answer(messages: tuple[dict, dict]) -> None:
+            nonlocal status, started
+            start, body = messages
+            start["headers"] = [*start["headers"], *stamp]
+            status, started = start["status"], True
+            await send(start)
+            await send(body)
 
-        async def tracking_send(message):
-            nonlocal started
+        async def stamped_send(message):
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                started = True
+                if too_large:  # the app caught our refusal (e.g. as a malformed body): ours stands
+                    if not started:
+                        await answer(_too_large(path, limit))
+                    return
+                message["headers"] = [*message.get("headers", ()), *stamp]
+                status, started = message["status"], True
+            elif too_large:
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _send(send, _too_large(path, limit))
-        except Exception as err:
-            # Never a stack trace in a response, and no exception message in the log either:
-            # driver errors can quote the parameters they were given.
-            frames = "".join(traceback.format_tb(err.__traceback__))
-            log.error("unhandled %s on %s %s\n%s", type(err).__name__, scope["method"], path, frames)
-            if not started:
-                await _send(
-                    send,
-                    _error(path, 500, "server_error" if path in OAUTH_PATHS else "internal_error",
-                           "The service hit an unexpected error; it has been logged. Try again later."),
-                )
+            if scope.get("http_version") == "1.1" and _header(scope, b"host") is None:
+                await answer(_error(path, 400, "invalid_request", "An HTTP/1.1 request needs a Host header."))
+                return
+            if method == "OPTIONS" and await self._preflight(scope, answer):
+                return
+            limit = self.settings.token_body_limit if path in OAUTH_PATHS else self.settings.body_limit
+            declared = _header(scope, b"content-length")
+            if declared is not None:
+                if not (declared.isascii() and declared.isdigit()):
+                    await answer(_error(path, 400, "invalid_request", "Content-Length is not a number."))
+                    return
+                if int(declared) > limit:
+                    await answer(_too_large(path, limit))
+                    return
+            seen = 0
 
-    async def _preflight(self, scope, send) -> bool:
+            async def limited_receive():
+                nonlocal seen, too_large
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > limit:  # a chunked body declares no length: counted as it arrives
+                        too_large = True
+                        raise BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, stamped_send)
+            except BodyTooLarge:
+                if not started:
+                    await answer(_too_large(path, limit))
+            except Exception as err:
+                # Never a stack trace in a response, and no exception message in the log either:
+                # driver errors can quote the parameters they were given.
+                frames = "".join(traceback.format_tb(err.__traceback__))
+                log.error("unhandled %s on %s %s\n%s", type(err).__name__, method, path, frames)
+                if not started:
+                    await answer(
+                        _error(path, 500, "server_error" if path in OAUTH_PATHS else "internal_error",
+                               "The service hit an unexpected error; it has been logged. Try again later."),
+                    )
+            if too_large and not started:
+                await answer(_too_large(path, limit))
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            if method in CHANGES and status < 400 and template.startswith(CREDENTIAL_ROUTES):
+                logs.security_event("credential_changed", status=status, route=template)
+            logs.current.reset(context)
+            metrics.observe(template, method if method in METHODS else "other", status,
+                            time.perf_counter() - started_at)
+            logs.access(entry, status, started_at)
+
+    async def _preflight(self, scope, answer) -> bool:
         """Answer a CORS preflight for any origin: the actual request is where the origin check bites."""
         origin = _header(scope, b"origin")
         if origin is None or _header(scope, b"access-control-request-method") is None:
             return False
-        await send(
+        await answer((
             {
                 "type": "http.response.start",
                 "status": 204,
@@ -118,9 +174,9 @@ class Edge:
                     (b"access-control-max-age", PREFLIGHT_MAX_AGE),
                     (b"vary", b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
                 ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
+            },
+            {"type": "http.response.body", "body": b""},
+        ))
         return True
 
 
@@ -135,8 +191,3 @@ def _header(scope, name: bytes) -> str | None:
             return value.decode("latin-1")
     return None
 
-
-async def _send(send, messages: tuple[dict, dict]) -> None:
-    start, body = messages
-    await send(start)
-    await send(body)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from turris_api.store import signing_keys
@@ -38,14 +41,81 @@ UNKNOWN_KID_RELOAD = 1.0  # at most one reload a second for a kid we have not se
 # A rotated key may still sign on other instances for SIGNING_KEY_TTL, and tokens live an hour.
 KEY_RETENTION = timedelta(seconds=ACCESS_TOKEN_LIFETIME + 60)
 PASSPHRASE_ENV = "TURRIS_SIGNING_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a value)
+KEY_FILE_NAME = "signing.key"  # beside an SQLite store: the at-rest key of the signing keys in it
+SEALED = "aesgcm:v1:"  # a private key encrypted at rest: base64url(nonce || AES-256-GCM(PKCS#8 DER)), kid as AAD
+NONCE_BYTES = 12
+
+log = logging.getLogger("server")
 
 _THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}  # RFC 7638 3.2
 _JWK = {"EdDSA": OKPAlgorithm, "ES256": ECAlgorithm}
 
 
-def _passphrase() -> bytes | None:
-    value = os.environ.get(PASSPHRASE_ENV)
-    return value.encode("utf-8") if value else None
+class KeyMaterial:
+    """What opens and protects the signing keys in the store: the at-rest key (not in the
+    database), and the passphrase older keys may have been stored under."""
+
+    __slots__ = ("at_rest_key", "passphrase", "previous")
+
+    def __init__(self, at_rest_key: bytes | None = None, passphrase: bytes | None = None,
+                 previous: bytes | None = None) -> None:
+        self.at_rest_key = at_rest_key
+        self.passphrase = passphrase
+        self.previous = previous  # the at-rest key being rotated out: opens, never seals
+
+    def __repr__(self) -> str:
+        return f"KeyMaterial(at_rest_key={'(set)' if self.at_rest_key else None})"
+
+    def seal(self, private, kid: str) -> str:
+        if self.at_rest_key is None:
+            encryption = (serialization.BestAvailableEncryption(self.passphrase) if self.passphrase
+                          else serialization.NoEncryption())
+            return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         encryption).decode("ascii")
+        der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(self.at_rest_key).encrypt(nonce, der, kid.encode("ascii"))
+        return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def sealed_with_current(self, stored: str, kid: str) -> bool:
+        try:
+            self._unseal(stored, kid, self.at_rest_key)
+        except (InvalidTag, ValueError):
+            return False
+        return True
+
+    @staticmethod
+    def _unseal(stored: str, kid: str, key: bytes):
+        blob = base64.urlsafe_b64decode(stored[len(SEALED):])
+        der = AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], kid.encode("ascii"))
+        return serialization.load_der_private_key(der, password=None)
+
+    def open(self, stored: str, kid: str):
+        """The private key; Unavailable (with what to configure) when it cannot be opened."""
+        if stored.startswith(SEALED):
+            if self.at_rest_key is None:
+                raise Unavailable("The signing key is encrypted at rest and no key to open it is configured "
+                                  "(TURRIS_SECRET_KEY or the signing.key file beside the store).", retry_after=30)
+            try:
+                return self._unseal(stored, kid, self.at_rest_key)
+            except (InvalidTag, ValueError) as err:
+                if self.previous is not None:
+                    try:
+                        return self._unseal(stored, kid, self.previous)
+                    except (InvalidTag, ValueError):
+                        pass
+                raise Unavailable("The signing key cannot be decrypted with the configured at-rest key "
+                                  "(TURRIS_SECRET_KEY or signing.key); restore that key, or rotate the signing key.",
+                                  retry_after=30) from err
+        try:
+            password = self.passphrase if "ENCRYPTED" in stored else None
+            return serialization.load_pem_private_key(stored.encode("ascii"), password=password)
+        except (TypeError, ValueError) as err:
+            raise Unavailable(
+                f"The signing key cannot be opened: set {PASSPHRASE_ENV} to the passphrase it was created with.",
+                retry_after=30,
+            ) from err
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
@@ -61,49 +131,73 @@ def _generate(algorithm: str):
     return Ed25519PrivateKey.generate()
 
 
-def _new_key_row(algorithm: str = ALGORITHM) -> dict[str, Any]:
+def _new_key_row(algorithm: str, material: KeyMaterial) -> dict[str, Any]:
     private = _generate(algorithm)
     jwk = _JWK[algorithm].to_jwk(private.public_key(), as_dict=True)
     kid = _thumbprint(jwk)
-    passphrase = _passphrase()
-    encryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
-    )
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    if material.at_rest_key is None and material.passphrase is None:
+        log.warning("A new signing key is stored in plaintext: configure an at-rest key (TURRIS_SECRET_KEY).")
     return {
         "kid": kid,
         "algorithm": algorithm,
-        "private_key": pem.decode("ascii"),
+        "private_key": material.seal(private, kid),
         "public_jwk": {**jwk, "kid": kid, "alg": algorithm, "use": "sig"},
         "created_at": utcnow(),
         "rotated_at": None,
     }
 
 
-def _load_private(pem: str, algorithm: str):
-    try:
-        key = serialization.load_pem_private_key(pem.encode("ascii"), password=_passphrase())
-    except (TypeError, ValueError) as err:
-        raise Unavailable(
-            f"The signing key cannot be opened: set {PASSPHRASE_ENV} to the passphrase it was created with.",
-            retry_after=30,
-        ) from err
+def _load_private(stored: str, algorithm: str, kid: str, material: KeyMaterial):
+    key = material.open(stored, kid)
     expected = ec.EllipticCurvePrivateKey if algorithm == "ES256" else Ed25519PrivateKey
     if not isinstance(key, expected):
         raise Unavailable(f"The stored signing key is not a key for {algorithm}.", retry_after=30)
     return key
 
 
-def ensure_signing_key(db: Database, algorithm: str = ALGORITHM) -> str:
+def ensure_signing_key(db: Database, algorithm: str = ALGORITHM, material: KeyMaterial | None = None) -> str:
     """The kid of the current signing key for `algorithm`, creating one if there is none."""
-    return signing_keys.ensure_current(db, algorithm, _new_key_row)
+    material = material or KeyMaterial()
+    return signing_keys.ensure_current(db, algorithm, lambda a: _new_key_row(a, material))
 
 
-def rotate_signing_key(db: Database) -> str:
+def rotate_signing_key(db: Database, material: KeyMaterial | None = None) -> str:
     """Start signing with new keys; the old ones verify until their tokens expired. Returns the
     new kid (of the default algorithm's key when several algorithms sign)."""
-    kids = signing_keys.rotate(db, _new_key_row, KEY_RETENTION, ALGORITHM)
+    material = material or KeyMaterial()
+    kids = signing_keys.rotate(db, lambda a: _new_key_row(a, material), KEY_RETENTION, ALGORITHM)
     return kids.get(ALGORITHM) or next(iter(kids.values()))
+
+
+def seal_stored_keys(db: Database, material: KeyMaterial) -> tuple[int, list[str]]:
+    """Encrypt at rest every key still stored in plaintext or under a passphrase. Returns how many
+    were sealed and the kids of keys that could not be opened (left as they are)."""
+    if material.at_rest_key is None:
+        return 0, []
+    unreadable: list[str] = []
+
+    def reseal(kid: str, stored: str) -> str | None:
+        if stored.startswith(SEALED) and material.sealed_with_current(stored, kid):
+            return None
+        try:
+            private = material.open(stored, kid)
+        except Unavailable:
+            unreadable.append(kid)
+            return None
+        return material.seal(private, kid)
+
+    return signing_keys.reseal(db, reseal), unreadable
+
+
+def check_stored_keys(db: Database, material: KeyMaterial) -> list[str]:
+    """The kids of signing keys (current ones) this configuration cannot open."""
+    unreadable = []
+    for kid, stored in signing_keys.current_private_keys(db):
+        try:
+            material.open(stored, kid)
+        except Unavailable:
+            unreadable.append(kid)
+    return unreadable
 
 
 @dataclass(frozen=True)
@@ -122,9 +216,10 @@ class VerifyingKey:
 class KeyRing:
     """This instance's view of the keys in the store, refreshed often enough to follow rotations."""
 
-    def __init__(self, db: Database, algorithm: str = ALGORITHM) -> None:
+    def __init__(self, db: Database, algorithm: str = ALGORITHM, material: KeyMaterial | None = None) -> None:
         self.db = db
         self.algorithm = algorithm
+        self.material = material or KeyMaterial()
         self._lock = threading.Lock()
         self._signing: SigningKey | None = None
         self._signing_checked = 0.0
@@ -134,21 +229,22 @@ class KeyRing:
         self._public_loaded = 0.0
         self._last_unknown_reload = 0.0
 
-    def signing_key(self) -> SigningKey:
+    def signing_key(self, fresh: bool = False) -> SigningKey:
+        """The key to sign with; `fresh` reads the store now instead of trusting the recent answer."""
         now = time.monotonic()
         current = self._signing
-        if current is not None and now - self._signing_checked < SIGNING_KEY_TTL:
+        if current is not None and now - self._signing_checked < SIGNING_KEY_TTL and not fresh:
             return current
         with self._lock:
-            if self._signing is not None and now - self._signing_checked < SIGNING_KEY_TTL:
+            if self._signing is not None and now - self._signing_checked < SIGNING_KEY_TTL and not fresh:
                 return self._signing
             found = signing_keys.current_key(self.db, self.algorithm, self._private_by_kid.__contains__)
             if found is None:
-                ensure_signing_key(self.db, self.algorithm)
+                ensure_signing_key(self.db, self.algorithm, self.material)
                 found = signing_keys.current_key(self.db, self.algorithm, self._private_by_kid.__contains__)
             kid, pem = found
             if pem is not None:
-                self._private_by_kid = {kid: _load_private(pem, self.algorithm)}
+                self._private_by_kid = {kid: _load_private(pem, self.algorithm, kid, self.material)}
             self._signing = SigningKey(kid, self.algorithm, self._private_by_kid[kid])
             self._signing_checked = time.monotonic()
             return self._signing

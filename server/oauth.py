@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
 
+from turris_api.server import logs, metrics
 from turris_api.server.addresses import Address
 from turris_api.server.keys import KeyRing
 from turris_api.server.settings import ServiceSettings
@@ -32,12 +33,13 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 class TokenReply:
     """A finished answer: status, JSON body and headers, ready for any framework to send."""
 
-    __slots__ = ("status", "body", "headers")
+    __slots__ = ("status", "body", "headers", "error")
 
     def __init__(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.body = json.dumps(body).encode("utf-8")
         self.headers = {**NO_STORE, **(headers or {})}
+        self.error: str | None = body.get("error")  # the OAuth error code, for metrics and the log
 
 
 def oauth_error(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> TokenReply:
@@ -58,8 +60,10 @@ def guarded(answer: Callable[..., TokenReply], *args) -> TokenReply:
     except Refused as refused:
         return refused.reply
     except Unavailable as err:
+        metrics.STORE_ERRORS.labels("unavailable").inc()
         return oauth_error(503, "temporarily_unavailable", err.message, {"Retry-After": str(err.retry_after)})
     except StoreError as err:
+        metrics.STORE_ERRORS.labels(type(err).__name__.lower()).inc()
         return oauth_error(500, "server_error", err.message)
 
 
@@ -76,7 +80,14 @@ class TokenIssuer:
 
     def answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
         """Everything cheap is checked first; the one argon2 verification comes last."""
-        return guarded(self._answer, headers, body, address)
+        reply = guarded(self._answer, headers, body, address)
+        if reply.status == 200:
+            metrics.TOKENS_ISSUED.inc()
+        else:
+            metrics.TOKENS_REFUSED.labels(reply.error or "other").inc()
+            if reply.status not in (401, 429):  # those two are logged where they happen, with their reason
+                logs.security_event("token_refused", status=reply.status, error=reply.error)
+        return reply
 
     def _answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
         params = _form(headers, body)
@@ -109,20 +120,26 @@ class TokenIssuer:
     def verify(self, client_id: str | None, secret: str | None, challenge: dict[str, str] | None,
                address: Address | None) -> VerifiedClient:
         """Cheap checks and the throttle first; the one argon2 verification last."""
+        logs.note_credential(client_id if client_id and len(client_id) <= CLIENT_ID_MAX
+                             and client_id.isprintable() else None)
         if not client_id or not secret:
+            logs.security_event("client_authentication_failed", reason="missing_credentials")
             raise _refuse(401, "invalid_client", "Send the Client ID and Client Secret (HTTP Basic or in the body).",
                           challenge)
         # No real Client ID or secret holds a control character; PostgreSQL would refuse a NUL outright.
         if len(client_id) > CLIENT_ID_MAX or len(secret) > SECRET_MAX or not (client_id + secret).isprintable():
+            logs.security_event("client_authentication_failed", reason="malformed_credentials")
             raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
 
         wait = self.throttle.retry_after(client_id, address)
         if wait:
+            logs.security_event("throttled", retry_after=wait)
             raise _refuse(429, "slow_down", f"Too many failed attempts; try again in {wait} seconds.",
                           {"Retry-After": str(wait)})
         client = self.verifier.verify_client(client_id, secret)
         if client is None:
             self.throttle.failed(client_id, address)
+            logs.security_event("client_authentication_failed", reason="unknown_client_or_wrong_secret")
             raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
         self.throttle.succeeded(client_id, address)
         return client
@@ -135,10 +152,19 @@ class TokenIssuer:
         if allowed is None:  # deleted or disabled since the secret was checked
             raise _refuse(401, "invalid_client", "Client authentication failed.")
         if not origin_allowed(origin, allowed):
-            raise _refuse(403, "unauthorized_client",
+            # RFC 6749 5.2: errors other than a failed client authentication are 400s.
+            raise _refuse(400, "invalid_request",
                           f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins.",
                           {"Vary": "Origin"})
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def probe_signing(self) -> None:
+        """Sign a throwaway token with the current key now (the readiness check); raises Unavailable."""
+        key = self.keys.signing_key(fresh=True)
+        try:
+            jwt.encode({"probe": True}, key.private_key, algorithm=key.algorithm)
+        except Exception as err:  # noqa: BLE001 (any failure to sign means not ready)
+            raise Unavailable("The current signing key cannot sign.", retry_after=5) from err
 
     def sign(self, client: VerifiedClient, now: int | None = None) -> str:
         issued = int(time.time()) if now is None else now
@@ -216,6 +242,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
                         {"WWW-Authenticate": 'Basic realm="turris", charset="UTF-8"'})
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
+        logs.security_event("client_authentication_failed", reason="malformed_basic_header")
         raise malformed
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
@@ -224,4 +251,5 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
             raise ValueError("no colon")
         return unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
     except (binascii.Error, UnicodeDecodeError, ValueError):
+        logs.security_event("client_authentication_failed", reason="malformed_basic_header")
         raise malformed from None

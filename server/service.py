@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from turris_api.server import logs, metrics
 from turris_api.server.addresses import Address, client_address
-from turris_api.server.keys import KeyRing
+from turris_api.server.keys import KeyMaterial, KeyRing
 from turris_api.server.oauth import TokenIssuer
-from turris_api.server.resources import Authenticator, Principal
+from turris_api.server.resources import Authenticator, BearerRefused, Principal
 from turris_api.server.settings import ServiceSettings
 from turris_api.server.token_status import TokenStatus
 from turris_api.store.database import Database
+from turris_api.store.errors import StoreError
 from turris_api.store.verify import NeedsThread, Verifier
 
 
@@ -22,7 +24,8 @@ class Service:
         self.db = db
         self.settings = settings
         self.verifier = Verifier(db)
-        self.keys = KeyRing(db, settings.algorithm)
+        self.material = KeyMaterial(settings.at_rest_key, settings.passphrase, settings.previous_at_rest_key)
+        self.keys = KeyRing(db, settings.algorithm, self.material)
         self.issuer = TokenIssuer(self.verifier, self.keys, settings)
         self.authenticator = Authenticator(self.verifier, self.keys, settings)
         self.token_status = TokenStatus(self.issuer, self.authenticator, settings)
@@ -34,6 +37,21 @@ class Service:
     async def principal(self, request: Request, method: str | None = None, path: str | None = None) -> Principal:
         """Who presented the request's bearer credential, judged as `method path` (by default the
         request itself; forward-auth passes the proxied request's)."""
+        try:
+            found = await self._principal(request, method, path)
+        except BearerRefused as refused:
+            result = refused.reason or refused.error or "missing"
+            metrics.AUTHORIZATIONS.labels(result).inc()
+            logs.security_event("bearer_refused", status=refused.status, error=refused.error, reason=refused.reason)
+            raise
+        except StoreError:
+            metrics.AUTHORIZATIONS.labels("unavailable").inc()
+            raise
+        metrics.AUTHORIZATIONS.labels("ok").inc()
+        logs.note_credential(found.client_id or f"restricted_token:{found.id}")
+        return found
+
+    async def _principal(self, request: Request, method: str | None, path: str | None) -> Principal:
         peer = request.client.host if request.client else None
         args = (
             request.headers,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from turris_api.server.keys import ACCESS_TOKEN_LIFETIME, ALGORITHM, ALGORITHMS
+from turris_api.server.keys import ACCESS_TOKEN_LIFETIME, ALGORITHM
 from turris_api.store.errors import Invalid
 from turris_api.store.validation import shown
 
@@ -89,23 +88,8 @@ class ServiceSettings:
     throttle_per_ip: int = 50  # failed token requests from one address per window, any Client ID
     jwt_leeway: int = 10  # seconds of clock skew tolerated between instances
     algorithm: str = ALGORITHM  # JWT signing: EdDSA, or ES256 for gateways that lack EdDSA
-
-    @classmethod
-    def from_env(cls, host: str, port: int, trusted_proxies: Iterable[str] = ()) -> ServiceSettings:
-        """Defaults for `turris-api serve`; TURRIS_ISSUER, TURRIS_AUDIENCE, TURRIS_RESTRICTED_ENDPOINTS
-        (comma-separated `METHOD /path` rules) and TURRIS_SIGNING_ALGORITHM override."""
-        shown_host = f"[{host}]" if ":" in host else host
-        issuer = os.environ.get("TURRIS_ISSUER") or f"http://{shown_host}:{port}"
-        audience = os.environ.get("TURRIS_AUDIENCE") or DEFAULT_AUDIENCE
-        endpoints = os.environ.get("TURRIS_RESTRICTED_ENDPOINTS")
-        algorithm = os.environ.get("TURRIS_SIGNING_ALGORITHM") or ALGORITHM
-        if algorithm not in ALGORITHMS:
-            raise Invalid("signing_algorithm", f"{shown(algorithm)} is not one of: {', '.join(ALGORITHMS)}.", algorithm)
-        restricted = endpoint_rules(endpoints.split(",") if endpoints is not None else DEFAULT_RESTRICTED_ENDPOINTS)
-        return cls(
-            issuer=issuer.rstrip("/"),
-            audience=audience,
-            trusted_proxies=parse_networks(trusted_proxies),
-            restricted_endpoints=restricted,
-            algorithm=algorithm,
-        )
+    # Encrypts signing keys at rest (AES-256-GCM); None stores new keys in plaintext (with a warning).
+    at_rest_key: bytes | None = field(default=None, repr=False)
+    passphrase: bytes | None = field(default=None, repr=False)  # opens keys stored under a passphrase
+    previous_at_rest_key: bytes | None = field(default=None, repr=False)  # opens keys while it is rotated out
+    metrics_multiprocess: bool = False  # several workers share prometheus_client's multiprocess files

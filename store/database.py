@@ -64,6 +64,14 @@ class Database:
             raise Invalid("db", "The store URL is not a database URL; expected e.g. sqlite:///path/to/store.db "
                           "or postgresql+psycopg://user@host/dbname.") from err
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # The file a file store was opened on: one deleted or replaced under us must not go on being
+        # read through connections still holding the old one (that would fail open).
+        self._file = file
+        self._file_identity: tuple[int, int] | None = None
+        self._file_lock = threading.Lock()
+        if file is not None:
+            st = file.stat()
+            self._file_identity = (st.st_dev, st.st_ino)
         # SQLite has one writer at a time, and a writer that finds it busy sleeps in growing steps:
         # many concurrent writers in one process spend most of their time asleep. They queue here instead.
         self._write_turn = threading.RLock() if self.is_sqlite else None
@@ -74,6 +82,24 @@ class Database:
         )
         if migrate:
             self.migrate()
+
+    def _check_file(self) -> None:
+        """Unavailable if the store file is gone; if another file took its place, reconnect to it."""
+        try:
+            st = os.stat(self._file)
+        except OSError:
+            raise Unavailable("The credential store file is missing; nothing can be checked until it is "
+                              "restored. Try again later.", retry_after=5) from None
+        identity = (st.st_dev, st.st_ino)
+        if identity == self._file_identity:
+            return
+        with self._file_lock:
+            if self._file_identity is not None and identity != self._file_identity:
+                # Connections opened on the old file would keep reading it: drop them all.
+                if self._lookups is not None:
+                    self._lookups.close_all()
+                self.engine.dispose()
+            self._file_identity = identity
 
     def schema_revision(self) -> str | None:
         with self.guard(), self.engine.connect() as conn:
@@ -119,7 +145,7 @@ class Database:
             text = str(err.orig).lower()
             if "locked" in text or "busy" in text:
                 raise Unavailable("The credential store is busy with other changes. Try again in a moment.") from err
-            if "readonly" in text or "read-only" in text:
+            if _is_read_only(err):
                 raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
             raise Unavailable("The credential store cannot be reached. Try again in a moment.") from err
         except DBAPIError as err:
@@ -133,6 +159,8 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        if self._file is not None:
+            self._check_file()
         with self.guard(), self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -145,6 +173,8 @@ class Database:
         dialect = self.engine.dialect
         driver_error = dialect.loaded_dbapi.Error
         with self.guard():
+            if self._file is not None:
+                self._check_file()
             if self._lookups is not None:
                 return self._fetch_one_on_this_thread(query, params, driver_error)
             try:
@@ -187,16 +217,30 @@ class Database:
                                       dialect=self.engine.dialect) from err
         return None if found is None else query.row(found)
 
+    def ping(self) -> None:
+        """One trivial read; Unavailable if the store cannot be read now."""
+        with self.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def prepare(self, stmt: sa.Select) -> PreparedLookup:
         return PreparedLookup(stmt, self.engine.dialect)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
+        if self._file is not None:
+            self._check_file()
         with self.guard(), self._writer_turn(), self.engine.connect() as conn:
             conn.execution_options(turris_immediate=True)
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except OperationalError as err:
+                # SQLite opens a file it cannot write read-only without a word, and the pool would keep
+                # that connection refusing writes long after the file is writable again.
+                if _is_read_only(err):
+                    conn.invalidate()
+                raise
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -314,6 +358,11 @@ def _foreign_keys_off(conn: Connection) -> Iterator[None]:
         yield
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _is_read_only(err: OperationalError) -> bool:
+    text = str(err.orig).lower()
+    return "readonly" in text or "read-only" in text
 
 
 def sqlite_file(url: str) -> Path | None:

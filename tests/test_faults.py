@@ -596,3 +596,123 @@ async def test_app_on_an_sqlite_file_locked_by_another_process_says_try_again_an
         await wait_for(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
     assert [c.name for c in LocalStore(db, ADMIN).list_clients()] == ["Written later"]
     db.dispose()
+
+
+# --- SQLite: a moment read-only, the file deleted or replaced under a running service -------
+
+
+def test_sqlite_writes_recover_by_themselves_after_the_file_was_read_only_for_a_moment(sqlite_url):
+    """SQLite quietly opens a file it cannot write read-only; such connections must not stay in the
+    pool. The read-only moment is simulated at connect (tests may run as root, where chmod is moot)."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    db = Database(sqlite_url)
+    bootstrap(db)
+    store = LocalStore(db)
+    path = sa.engine.make_url(sqlite_url).database
+    read_only = {"on": True}
+
+    @event.listens_for(db.engine, "do_connect")
+    def _connect(dialect, conn_rec, cargs, cparams):
+        if read_only["on"]:
+            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        return None
+
+    db.engine.dispose()  # every connection from now on is opened during the read-only moment
+    for _ in range(3):
+        with pytest.raises(Unavailable, match="read-only"):
+            store.create_client(ClientDraft(name="during"))
+    read_only["on"] = False
+    store.create_client(ClientDraft(name="after"))  # no restart, no waiting
+    assert [c.name for c in store.list_clients()] == ["after"]
+    db.dispose()
+
+
+@pytest.fixture
+def sqlite_service(tmp_path):
+    from tests.support.service import ServiceProcess
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    db = Database(url)
+    bootstrap(db)
+    admin = LocalStore(db)
+    made = admin.create_client(ClientDraft(name="Warehouse"))
+    token = admin.create_token(TokenDraft(name="Portal", allowed_ips="127.0.0.1"))
+    db.dispose()
+    process = ServiceProcess(url).wait_ready()
+    try:
+        yield process, tmp_path / "store.db", made, token
+    finally:
+        process.stop()
+
+
+def _sqlite_files(path) -> list:
+    return [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+
+
+def test_a_store_file_deleted_under_the_service_fails_closed_and_a_restored_one_is_picked_up(sqlite_service):
+    service, path, made, token = sqlite_service
+    grant = {"grant_type": "client_credentials"}
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        auth = (made.client.client_id, made.secret)
+        access = http.post("/oauth/token", data=grant, auth=auth).json()["access_token"]
+        jwt_auth = {"Authorization": f"Bearer {access}"}
+        rat_auth = {"Authorization": f"Bearer {token.value}"}
+        assert http.get("/v1/whoami", headers=jwt_auth).status_code == 200
+        assert http.get("/v1/whoami", headers=rat_auth).status_code == 200
+
+        kept = path.with_name("kept.db")
+        with sqlite3_backup(path, kept):
+            pass
+        for file in _sqlite_files(path):
+            file.unlink(missing_ok=True)
+        assert_503_retryable(http.post("/oauth/token", data=grant, auth=auth))
+        assert_503_retryable(http.get("/v1/whoami", headers=jwt_auth))  # never fail open on a vanished file
+        assert_503_retryable(http.get("/v1/whoami", headers=rat_auth))
+        assert http.get("/health/ready").status_code == 503
+        assert not path.exists(), "the service must not create an empty store in its place"
+
+        kept.rename(path)  # the operator restores the file: a new inode
+        assert http.get("/v1/whoami", headers=jwt_auth).status_code == 200
+        assert http.get("/v1/whoami", headers=rat_auth).status_code == 200
+        assert http.post("/oauth/token", data=grant, auth=auth).status_code == 200
+        assert http.get("/health/ready").status_code == 200
+
+
+def test_a_store_file_replaced_under_the_service_is_read_from_then_on(sqlite_service):
+    service, path, made, token = sqlite_service
+    grant = {"grant_type": "client_credentials"}
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        rat_auth = {"Authorization": f"Bearer {token.value}"}
+        assert http.get("/v1/whoami", headers=rat_auth).status_code == 200
+        other = path.with_name("other.db")
+        with sqlite3_backup(path, other) as conn:  # the same store without the token
+            conn.execute("DELETE FROM restricted_tokens")
+            conn.commit()
+        other.replace(path)
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        assert http.get("/v1/whoami", headers=rat_auth).status_code == 401
+        auth = (made.client.client_id, made.secret)
+        assert http.post("/oauth/token", data=grant, auth=auth).status_code == 200
+
+
+class sqlite3_backup:
+    """A consistent copy of an SQLite file (the source may be in use), open for a last change."""
+
+    def __init__(self, source, target) -> None:
+        import sqlite3
+
+        self.source = sqlite3.connect(source)
+        self.target = sqlite3.connect(target)
+
+    def __enter__(self):
+        self.source.backup(self.target)
+        self.target.execute("PRAGMA journal_mode=DELETE")
+        return self.target
+
+    def __exit__(self, *exc) -> None:
+        self.target.close()
+        self.source.close()

@@ -4,7 +4,9 @@ drops out. The passing of an hour is simulated by backdating the rotation in the
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.server_support import bearer, fetch_jwt, in_process, new_client
-from tests.support.service import TURRIS_API
+from tests.support.service import TURRIS_API, secret_key_for
 from turris_api.server import keys as signing
 from turris_api.server.keys import KEY_RETENTION, ensure_signing_key
+from turris_api.server.settings import ServiceSettings
 from turris_api.store.database import Database
 from turris_api.store.local import LocalStore
 from turris_api.store.operator import bootstrap
@@ -30,6 +33,12 @@ def kid_of(token: str) -> str:
     return jwt.get_unverified_header(token)["kid"]
 
 
+def instance_on(db: Database, database_url: str):
+    """An instance with the at-rest key `keys rotate` uses: the SQLite store's key file, or the shared key."""
+    shared = secret_key_for(database_url).get("TURRIS_SECRET_KEY")
+    return in_process(db, ServiceSettings(at_rest_key=base64.b64decode(shared)) if shared else None)
+
+
 def published(instance) -> dict[str, jwt.PyJWK]:
     keys = jwt.PyJWKSet.from_dict(instance.get("/.well-known/jwks.json").json())
     return {key.key_id: key for key in keys.keys}
@@ -37,7 +46,8 @@ def published(instance) -> dict[str, jwt.PyJWK]:
 
 def rotate(database_url: str) -> str:
     done = subprocess.run(
-        [TURRIS_API, "--db", database_url, "keys", "rotate", "--json"], capture_output=True, text=True, timeout=60
+        [TURRIS_API, "--db", database_url, "keys", "rotate", "--json"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, **secret_key_for(database_url)},
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["kid"]
@@ -58,7 +68,7 @@ def test_rotation_publishes_first_keeps_the_old_key_until_its_tokens_expired_the
     # here without changing what is under test.
     monkeypatch.setattr(signing, "SIGNING_KEY_TTL", 0.0)
     made = new_client(LocalStore(db))
-    first, second = in_process(db), in_process(db)
+    first, second = instance_on(db, database_url), instance_on(db, database_url)
     old = fetch_jwt(first, made)
     old_kid = kid_of(old)
     for instance in (first, second):  # relying parties have fetched the JWKS before the rotation
@@ -87,7 +97,7 @@ def test_rotation_publishes_first_keeps_the_old_key_until_its_tokens_expired_the
             .where(signing_keys.c.kid == old_kid)
             .values(rotated_at=utcnow() - KEY_RETENTION - timedelta(seconds=1))
         )
-    later = in_process(db)  # any instance once it re-reads its keys (VERIFY_KEYS_TTL)
+    later = instance_on(db, database_url)  # any instance once it re-reads its keys (VERIFY_KEYS_TTL)
     assert set(published(later)) == {new_kid}
     refused = later.get("/v1/whoami", headers=bearer(old))
     assert refused.status_code == 401

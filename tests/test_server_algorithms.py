@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.server_support import TestClient, bearer, fetch_jwt, live_server, new_client
 from turris_api.server import keys
 from turris_api.server.api import create_app
+from turris_api.server.config import ServeConfig
 from turris_api.server.keys import rotate_signing_key
 from turris_api.server.settings import ServiceSettings
 from turris_api.store.errors import Invalid
@@ -64,5 +65,5 @@ def test_a_token_naming_another_algorithm_than_its_key_is_refused(db, admin):
 
 def test_an_unknown_algorithm_is_refused_at_start(monkeypatch):
     monkeypatch.setenv("TURRIS_SIGNING_ALGORITHM", "HS256")
-    with pytest.raises(Invalid):
-        ServiceSettings.from_env("127.0.0.1", 8000)
+    with pytest.raises(Invalid, match="signing_algorithm"):
+        ServeConfig.load({})

@@ -12,6 +12,7 @@ from tests.server_support import TestClient, bearer, fetch_jwt, new_client
 from turris_api.server import keys
 from turris_api.server.api import create_app
 from turris_api.server.keys import ALGORITHM, rotate_signing_key
+from turris_api.server.settings import ServiceSettings
 from turris_api.store.database import Database
 from turris_api.store.errors import Unavailable
 from turris_api.store.schema import signing_keys, utcnow
@@ -37,7 +38,8 @@ def test_first_start_creates_one_key_that_later_starts_reuse(db):
         rows = conn.execute(sa.select(signing_keys)).all()
     assert len(rows) == 1
     assert rows[0].algorithm == ALGORITHM
-    assert "PRIVATE KEY" in rows[0].private_key
+    # Sealed under the SQLite store's signing.key; PostgreSQL without an at-rest key keeps a PEM (serve refuses that).
+    assert rows[0].private_key.startswith(keys.SEALED) if db.is_sqlite else "PRIVATE KEY" in rows[0].private_key
     assert "d" not in rows[0].public_jwk  # the published half has no private part
 
 
@@ -117,16 +119,15 @@ def test_a_kid_rotated_in_by_another_instance_is_found_without_waiting(db, creat
         assert two.get("/v1/whoami", headers=bearer(token)).status_code == 200
 
 
-def test_private_keys_can_be_kept_encrypted_with_a_passphrase(database_url, monkeypatch, admin, created):
-    monkeypatch.setenv(keys.PASSPHRASE_ENV, "correct horse battery staple")
-    rotate_signing_key(admin.db)
+def test_private_keys_kept_under_a_passphrase_keep_working(database_url, admin, created):
+    passphrase = b"correct horse battery staple"
+    rotate_signing_key(admin.db, keys.KeyMaterial(passphrase=passphrase))
     with admin.db.read() as conn:
         pem = conn.execute(sa.select(signing_keys.c.private_key).where(signing_keys.c.rotated_at.is_(None))).scalar()
     assert "ENCRYPTED PRIVATE KEY" in pem
-    with TestClient(create_app(admin.db)) as client:
-        token = fetch_jwt(client, created)
-        assert client.get("/v1/whoami", headers=bearer(token)).status_code == 200
-
-    monkeypatch.delenv(keys.PASSPHRASE_ENV)
     with pytest.raises(Unavailable, match=keys.PASSPHRASE_ENV):
         create_app(admin.db).state.service.keys.signing_key()
+
+    with TestClient(create_app(admin.db, ServiceSettings(passphrase=passphrase))) as client:
+        token = fetch_jwt(client, created)
+        assert client.get("/v1/whoami", headers=bearer(token)).status_code == 200

@@ -310,7 +310,8 @@ def test_browser_from_another_origin_is_refused_without_cors_headers(service, cr
         auth=(created.client.client_id, created.secret),
         headers={"Origin": "https://evil.example"},
     )
-    assert response.status_code == 403
+    assert response.status_code == 400  # RFC 6749 5.2: only a failed client authentication is not a 400
+    assert response.json()["error"] == "invalid_request"
     assert "access-control-allow-origin" not in response.headers
     assert "access_token" not in response.text
 

@@ -18,12 +18,18 @@ import httpx
 TURRIS_API = str(Path(sys.executable).with_name("turris-api"))
 START_TIMEOUT_S = 30.0
 ISSUER = "https://api.turris.test"  # what a balancer in front of several instances would publish
+# The at-rest key instances on one PostgreSQL database share (SQLite stores get a key file instead).
+SECRET_KEY = "dGVzdC1vbmx5LWF0LXJlc3Qta2V5LTMyLWJ5dGVzISE="
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def secret_key_for(db_url: str) -> dict[str, str]:
+    return {} if db_url.startswith("sqlite") else {"TURRIS_SECRET_KEY": SECRET_KEY}
 
 
 class ServiceProcess:
@@ -37,7 +43,7 @@ class ServiceProcess:
             [TURRIS_API, "--db", db_url, "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "TURRIS_ISSUER": ISSUER, **(env or {})},
+            env={**os.environ, "TURRIS_ISSUER": ISSUER, **secret_key_for(db_url), **(env or {})},
         )
 
     def wait_ready(self) -> ServiceProcess:

@@ -1,0 +1,116 @@
+"""The service's log: one access line per request and security events, plain or JSON lines.
+
+Fields are public identifiers only (request id, address, method, path, status, Client ID or
+token id): never a secret, token, JWT or hash, so the log can be shipped anywhere. The query
+string is never logged, since a careless client may put a token in it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextvars import ContextVar
+
+access_log = logging.getLogger("turris.access")
+security_log = logging.getLogger("turris.security")
+
+
+class RequestLog:
+    """What the access line of the request in flight will say; the checks fill in the credential."""
+
+    __slots__ = ("request_id", "client", "method", "path", "credential")
+
+    def __init__(self, request_id: str, client: str | None, method: str, path: str) -> None:
+        self.request_id = request_id
+        self.client = client
+        self.method = method
+        self.path = path
+        self.credential: str | None = None
+
+
+current: ContextVar[RequestLog | None] = ContextVar("turris_request", default=None)
+
+
+def note_credential(public_id: str | None) -> None:
+    """The Client ID or token id the request presented (a public identifier), for its log lines."""
+    entry = current.get()
+    if entry is not None and public_id:
+        entry.credential = public_id
+
+
+def security_event(event: str, **fields: object) -> None:
+    """A security event (failed authentication, throttle, refused token, credential change)."""
+    if not security_log.isEnabledFor(logging.WARNING):
+        return
+    entry = current.get()
+    if entry is not None:
+        fields = {"request_id": entry.request_id, "client": entry.client, "method": entry.method,
+                  "path": entry.path, "credential": fields.pop("credential", None) or entry.credential, **fields}
+    security_log.warning(event, extra={"fields": {"event": event, **fields}})
+
+
+def access(entry: RequestLog, status: int, started: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    fields = {
+        "request_id": entry.request_id, "client": entry.client, "method": entry.method, "path": entry.path,
+        "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "credential": entry.credential,
+    }
+    access_log.info("request", extra={"fields": fields})
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            line.update((k, v) for k, v in fields.items() if v is not None)
+        if record.exc_info and not fields:
+            line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        return json.dumps(line, default=str)
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if fields:
+            text += " " + " ".join(f"{k}={_plain_value(v)}" for k, v in fields.items() if v is not None and k != "event")
+        return text
+
+
+def _plain_value(value: object) -> str:
+    text = str(value)
+    # A path may carry a decoded newline: quoting keeps one record on one line.
+    return json.dumps(text) if (not text.isprintable() or " " in text or '"' in text or not text) else text
+
+
+def configure(log_format: str = "plain", level: str = "info", access: bool = True) -> None:
+    """Every logger (ours, uvicorn's) writes one line per record to stderr in the chosen format."""
+    formatter: logging.Formatter = JsonFormatter() if log_format == "json" else PlainFormatter()
+    formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # ours replaces it (it would log query strings)
+    access_log.disabled = not access
+    security_log.setLevel(logging.WARNING)
+    access_log.setLevel(logging.INFO)
