@@ -35,7 +35,9 @@ def build_app(db_url: str, port: int) -> FastAPI:
     from turris_api.server.config import ServeConfig
     from turris_api.server.run import build_app as build_service
 
-    config = ServeConfig.load({"db_url": db_url, "host": "127.0.0.1", "port": port})
+    # Trusting loopback's X-Forwarded-For, as docs/gateway/nginx.conf tells `serve` to for its nginx.
+    config = ServeConfig.load({"db_url": db_url, "host": "127.0.0.1", "port": port,
+                               "trusted_proxies": ["127.0.0.1/32"]})
     logs.configure(config.log_format, config.log_level)  # the access log costs what it costs in serve
     app = build_service(config)
     add_baselines(app)

@@ -10,11 +10,11 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
-from bench import load, seed
+from bench import gateway, load, seed
 from bench.report import Row, Target, skipped
 from bench.serve import BARE_FORM, BARE_GET
 from turris_api.store.database import Database
@@ -37,7 +37,17 @@ ROWS = {
     "whoami_jwt_p99": "GET /v1/whoami, JWT: p99 latency",
     "whoami_rat": "GET /v1/whoami, Restricted Access Token, allowed IP",
     "whoami_rat_p99": "GET /v1/whoami, restricted token: p99 latency",
+    "forward_jwt": "GET /auth/forward (as nginx asks), API Client JWT + allowed Origin",
+    "forward_jwt_p99": "GET /auth/forward, JWT: p99 latency",
+    "forward_rat": "GET /auth/forward (as nginx asks), Restricted Access Token, allowed IP",
 }
+GATEWAY_ROWS = {
+    "gateway_jwt": "GET through nginx with forward-auth (JWT + allowed Origin)",
+    "gateway_jwt_p99": "GET through nginx with forward-auth: p99 latency",
+}
+FORWARD = "/auth/forward"
+API_PATH = "/v1/orders"  # any path: an API Client's JWT reaches every one
+RESTRICTED_PATH = "/v1/whoami"  # in the default restricted subset, so a Restricted Access Token is allowed
 # The token endpoint is CPU-bound (argon2, signing): it is deployed, and measured, with one uvicorn
 # process per core, its bare baseline with the same count. The protected calls run on one worker.
 WORKERS = os.cpu_count() or 1
@@ -53,7 +63,7 @@ def run(
         why = f"the service is not importable ({err})"
         return [
             skipped(f"service_{key}", name.format(clients=clients, workers=WORKERS), "ms" if "_p" in key else "req/s", why)
-            for key, name in ROWS.items()
+            for key, name in {**ROWS, **GATEWAY_ROWS}.items()
         ], tools
 
     url = seed.sqlite_url(workdir, "service")
@@ -77,6 +87,14 @@ def run(
         bare_get_2 = runner.measure("GET", BARE_GET, [{"headers": {}}])
         rat_requests = [{"headers": {"Authorization": f"Bearer {v}"}} for v in token_values]
         whoami_rat = runner.measure("GET", "/v1/whoami", rat_requests)
+
+        bare_get_3 = runner.measure("GET", BARE_GET, [{"headers": {}}])
+        forward_jwt = runner.measure("GET", FORWARD, [_asked(r, API_PATH) for r in jwt_requests])
+
+        bare_get_4 = runner.measure("GET", BARE_GET, [{"headers": {}}])
+        forward_rat = runner.measure("GET", FORWARD, [_asked(r, RESTRICTED_PATH) for r in rat_requests])
+
+        gateway_rows = _gateway(workdir, base, jwt_requests, connections, seconds, warm_up, tools)
 
     _forget_use(url)  # so the clients' first use in the next run is recorded again, as it was in this one
     with _server(url, workdir / "server-workers.log", WORKERS) as base:
@@ -104,8 +122,45 @@ def run(
         _throughput("service_whoami_rat", ROWS["whoami_rat"], whoami_rat, bare_get_2, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
         _latency("service_whoami_rat_p99", ROWS["whoami_rat_p99"], whoami_rat.p99_ms, bare_get_2.p99_ms, "bare GET"),
+        _throughput("service_forward_jwt", ROWS["forward_jwt"], forward_jwt, bare_get_3, "bare GET",
+                    Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
+        _latency("service_forward_jwt_p99", ROWS["forward_jwt_p99"], forward_jwt.p99_ms, bare_get_3.p99_ms,
+                 "bare GET"),
+        _throughput("service_forward_rat", ROWS["forward_rat"], forward_rat, bare_get_4, "bare GET",
+                    Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
+        *gateway_rows,
     ]
     return rows, tools
+
+
+def _asked(request: dict, path: str) -> dict:
+    """The request nginx's auth_request subrequest makes for a client's GET of `path` (docs/gateway/nginx.conf)."""
+    return {"headers": {**request["headers"], "X-Original-Method": "GET", "X-Original-URI": path,
+                        "X-Forwarded-For": "127.0.0.1"}}
+
+
+def _gateway(workdir: Path, service: str, jwt_requests: list[dict], connections: int, seconds: float,
+             warm_up: bool, tools: dict) -> list[Row]:
+    """The same client GET through nginx twice: with auth_request to the service, and straight through."""
+    binary = gateway.nginx_binary()
+    if binary is None:
+        why = "nginx is not installed"
+        return [skipped(f"service_{key}", name, "ms" if "_p" in key else "req/s", why)
+                for key, name in GATEWAY_ROWS.items()]
+    auth_port = urlsplit(service).port
+    with gateway.running(binary, workdir / "nginx", auth_port) as gw:
+        tools["nginx"] = gw.version
+        guarded, straight = _Runner(gw.guarded, connections, seconds), _Runner(gw.straight, connections, seconds)
+        if warm_up:  # nginx's upstream connections opened before the first measured run
+            straight.warm_up(API_PATH, jwt_requests)
+            guarded.warm_up(API_PATH, jwt_requests)
+        direct = straight.measure("GET", API_PATH, jwt_requests)  # same headers: the upstream ignores them
+        asked = guarded.measure("GET", API_PATH, jwt_requests)
+    base_name = "same GET, nginx straight to the upstream"
+    return [
+        _throughput("service_gateway_jwt", GATEWAY_ROWS["gateway_jwt"], asked, direct, base_name, None),
+        _latency("service_gateway_jwt_p99", GATEWAY_ROWS["gateway_jwt_p99"], asked.p99_ms, direct.p99_ms, base_name),
+    ]
 
 
 def _seed(url: str, clients: int, bearers: int) -> tuple[list[str], list[tuple[str, str]], list[str]]:
@@ -202,8 +257,9 @@ class _Runner:
         self.connections = connections
         self.seconds = seconds
 
-    def warm_up(self) -> None:
-        load.run(load.Spec(self.base + BARE_GET, "GET", [{"headers": {}}], self.connections, min(self.seconds, 1.0)))
+    def warm_up(self, path: str = BARE_GET, requests: list[dict] | None = None) -> None:
+        requests = requests or [{"headers": {}}]
+        load.run(load.Spec(self.base + path, "GET", requests, self.connections, min(self.seconds, 1.0)))
 
     def measure(self, method: str, path: str, requests: list[dict]) -> load.Result:
         # Every shape must answer 200 first: a fast refusal would look like speed.

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import gateway
+
 ROOT = Path(__file__).resolve().parent.parent
 
 MEASUREMENTS = {
@@ -25,6 +27,11 @@ MEASUREMENTS = {
     "service_whoami_jwt_p99": "ms",
     "service_whoami_rat": "req/s",
     "service_whoami_rat_p99": "ms",
+    "service_forward_jwt": "req/s",
+    "service_forward_jwt_p99": "ms",
+    "service_forward_rat": "req/s",
+    "service_gateway_jwt": "req/s",
+    "service_gateway_jwt_p99": "ms",
     "store_create_sqlite": "ms",
     "store_list_sqlite": "ms",
     "store_create_postgresql": "ms",
@@ -41,11 +48,14 @@ TARGETED = {
     "service_token": ("value", ">=", 513),
     "service_whoami_jwt": ("ratio", ">=", 0.6),
     "service_whoami_rat": ("ratio", ">=", 0.6),
+    "service_forward_jwt": ("ratio", ">=", 0.6),
+    "service_forward_rat": ("ratio", ">=", 0.6),
     "store_list_sqlite": ("value", "<=", 100),
     "app_paint_1k": ("ratio", "<=", 2),
     "app_paint_10k": ("ratio", "<=", 4),
 }
 POSTGRES = {"store_create_postgresql", "store_list_postgresql"}
+NGINX = {"service_gateway_jwt", "service_gateway_jwt_p99"}
 
 
 def test_smoke_run_reports_every_measurement(tmp_path):
@@ -66,11 +76,15 @@ def test_smoke_run_reports_every_measurement(tmp_path):
     assert set(rows) == set(MEASUREMENTS)
 
     no_postgres = not os.environ.get("TURRIS_TEST_DATABASE_URL")
+    no_nginx = gateway.nginx_binary() is None
     for key, unit in MEASUREMENTS.items():
         row = rows[key]
         assert row["unit"] == unit, key
         if key in POSTGRES and no_postgres and row["status"] == "skipped":
             assert row["note"] == "skipped: no PostgreSQL"
+            continue
+        if key in NGINX and no_nginx:
+            assert row["status"] == "skipped" and row["note"] == "skipped: nginx is not installed", key
             continue
         assert row["status"] in ("pass", "fail", "info"), (key, row["note"])
         assert isinstance(row["value"], float) and math.isfinite(row["value"]) and row["value"] > 0, key
@@ -135,3 +149,15 @@ def test_httpx_load_fallback_counts_answers_and_refusals(tmp_path):
     assert found.requests > 0 and found.failed == 0 and found.rps > 0
     assert 0 < found.p50_ms <= found.p99_ms
     assert missing.requests > 0 and missing.failed == missing.requests
+
+
+def test_gateway_rows_run_the_documented_nginx_config():
+    """The forward-auth pair differs only by auth_request: the docs' file as it is, plus a straight route."""
+    site = gateway.site_config(auth_port=18000, guarded=18080, straight=18081, upstream=19000)
+    documented = gateway.DOCS_CONFIG.read_text()
+    for before, after in (("8000", "18000"), ("9000", "19000"), ("8080", "18080")):
+        documented = documented.replace(f"127.0.0.1:{before}", f"127.0.0.1:{after}")
+    assert site.startswith(documented)
+    added = site.removeprefix(documented)
+    assert "auth_request" not in added and "proxy_pass http://api_backend;" in added
+    assert "listen 127.0.0.1:18081;" in added and "listen 127.0.0.1:19000;" in added

@@ -1,0 +1,132 @@
+"""nginx for the forward-auth rows: docs/gateway/nginx.conf as documented, plus a straight route beside it.
+
+One nginx process serves three ports on 127.0.0.1: the documented gateway (`auth_request` to the
+service, then the upstream), a straight proxy to the same upstream without `auth_request`, and the
+upstream itself, a `return 200`, so the pair differs only by the forward-auth round trip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+DOCS_CONFIG = Path(__file__).resolve().parent.parent / "docs" / "gateway" / "nginx.conf"
+START_TIMEOUT_S = 10.0
+
+# Proxied as the documented `location /` proxies, minus auth_request and what it sets.
+STRAIGHT_AND_UPSTREAM = """
+server {{
+    listen 127.0.0.1:{straight};
+    location / {{
+        proxy_pass http://api_backend;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header Authorization "";
+    }}
+}}
+
+server {{
+    listen 127.0.0.1:{upstream};
+    location / {{
+        default_type application/json;
+        return 200 '{{"ok": true}}';
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Gateway:
+    guarded: str  # base URL: auth_request, then the upstream
+    straight: str  # base URL: the upstream, nothing asked
+    version: str
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def site_config(auth_port: int, guarded: int, straight: int, upstream: int) -> str:
+    site = DOCS_CONFIG.read_text()
+    for documented, actual in (("127.0.0.1:8000", auth_port), ("127.0.0.1:9000", upstream),
+                               ("127.0.0.1:8080", guarded)):
+        if documented not in site:  # the docs changed shape: measure nothing rather than something else
+            raise RuntimeError(f"{DOCS_CONFIG} no longer has {documented}")
+        site = site.replace(documented, f"127.0.0.1:{actual}")
+    return site + STRAIGHT_AND_UPSTREAM.format(straight=straight, upstream=upstream)
+
+
+def version(binary: str) -> str:
+    completed = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False)
+    return (completed.stderr or completed.stdout).strip().removeprefix("nginx version: ")
+
+
+@contextmanager
+def running(binary: str, prefix: Path, auth_port: int) -> Iterator[Gateway]:
+    """nginx in the foreground as the current user, one worker, everything it writes under `prefix`."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    guarded, straight, upstream = _free_port(), _free_port(), _free_port()
+    (prefix / "gateway.conf").write_text(site_config(auth_port, guarded, straight, upstream))
+    temp = {name: prefix / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for path in temp.values():
+        path.mkdir(exist_ok=True)
+    (prefix / "nginx.conf").write_text(
+        f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp['client_body']};
+    proxy_temp_path {temp['proxy']};
+    fastcgi_temp_path {temp['fastcgi']};
+    uwsgi_temp_path {temp['uwsgi']};
+    scgi_temp_path {temp['scgi']};
+    include {prefix}/gateway.conf;
+}}
+"""
+    )
+    log = (prefix / "stdout.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for port in (guarded, straight, upstream):
+            while True:
+                if proc.poll() is not None:
+                    error_log = prefix / "error.log"
+                    raise RuntimeError(f"nginx exited with {proc.returncode}: {(prefix / 'stdout.log').read_text()}"
+                                       f"{error_log.read_text() if error_log.exists() else ''}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("nginx did not listen in time") from None
+                    time.sleep(0.05)
+        yield Gateway(f"http://127.0.0.1:{guarded}", f"http://127.0.0.1:{straight}", version(binary))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
