@@ -142,10 +142,11 @@ def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI
         redirect_slashes=False,  # a redirect would be built from the Host header; an unknown path is a 404
     )
     app.state.service = service
+    # The hot routes first: Starlette tries each route in order, and the management API has many.
     app.include_router(oauth.router)
     app.include_router(resources.router)
-    app.include_router(management.router)
     app.include_router(forward.router)
+    app.include_router(management.router)
     app.include_router(health.router)
     _install_error_handlers(app)
     app.openapi = _openapi(app)
