@@ -218,6 +218,16 @@ def open_store(args: argparse.Namespace) -> CredentialStore:
     return store_opener(args)[0]()
 
 
+def opening_store(args: argparse.Namespace) -> CredentialStore:
+    """The app's store, already opening in a thread of its own: importing the store's libraries then
+    overlaps the app's imports and first paint; the app's first store call, in a worker, waits for it."""
+    from turris_api.store.lazy import LazyStore
+
+    store = LazyStore(*store_opener(args))
+    store.open_in_background()
+    return store
+
+
 def store_opener(args: argparse.Namespace) -> tuple[Callable[[], CredentialStore], str]:
     """Check the store arguments now (asking for a member token if needed); open the store later.
 
@@ -576,11 +586,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("the app needs a terminal (stdin and stdout are not one); from a script use a "
                              "subcommand: client, token, member, org, audit, serve, keys, migrate, init, backup, "
                              "restore, completion")
+        store = opening_store(args)  # before the app's imports, so the two overlap
         from turris_api.app.app import run_app
-        from turris_api.store.lazy import LazyStore
 
-        # Opened by the app's first store call, in a worker: the app paints before the store's libraries load.
-        return run_app(LazyStore(*store_opener(args)), open_link=args.open)
+        return run_app(store, open_link=args.open)
     if args.command in ("migrate", "init", "backup", "restore"):
         local_only(args)
         return set_up_command(args)

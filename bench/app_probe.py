@@ -49,11 +49,10 @@ def run_empty() -> None:
 def run_api(url: str, expected_rows: int) -> None:
     """What `turris-api --db URL --open LINK` does (cli.run), with a probe on the app."""
     from turris_api.app import cli
-    from turris_api.app.app import TurrisApp
-    from turris_api.store.lazy import LazyStore
 
     args = cli.build_parser().parse_args(["--db", url, "--open", DEEP_LINK])
-    store = LazyStore(*cli.store_opener(args))
+    store = cli.opening_store(args)
+    from turris_api.app.app import TurrisApp
 
     class ProbedApp(TurrisApp):
         _bench_done = False

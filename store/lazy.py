@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import (
     ApiClient,
@@ -27,7 +28,20 @@ class LazyStore:
         self._opener = opener
         self._store: CredentialStore | None = None
         self._lock = threading.Lock()
+        self._failed: StoreError | None = None  # a background open's failure, for the next call to raise
         self.description = description  # until open: what the command line named
+
+    def open_in_background(self) -> None:
+        """Start opening now, in a thread of its own (the app imports and paints meanwhile); the first
+        call waits for it and gets its error, if it failed, rather than trying a second time."""
+
+        def opening() -> None:
+            try:
+                self.open()
+            except StoreError as err:
+                self._failed = err
+
+        threading.Thread(target=opening, name="store-open", daemon=True).start()
 
     @property
     def warnings(self) -> list[str]:
@@ -37,6 +51,9 @@ class LazyStore:
         store = self._store
         if store is None:
             with self._lock:
+                failed, self._failed = self._failed, None
+                if failed is not None:
+                    raise failed
                 if self._store is None:
                     self._store = self._opener()
                     self.description = self._store.description
