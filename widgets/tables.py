@@ -198,7 +198,7 @@ def rolling(records: Sequence, at) -> bool:
     return any(r.old_until(at) is not None for r in records)
 
 
-VALUE_FULL = 34  # ••••abcd ••••wxyz until 12-02 14:00
+VALUE_FULL = 35  # "••••abcd ••••wxyz until 12-02 14:00"
 
 
 class LazyCell(tuple):
