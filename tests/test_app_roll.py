@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_app_common import ADMIN, MANAGER, app_database, make_app, open_api, screen_text, settle, store_as, until
-from tests.test_app_common import reachable_strings
+from tests.test_app_common import (
+    ADMIN,
+    MANAGER,
+    app_database,
+    make_app,
+    open_api,
+    reachable_strings,
+    screen_text,
+    settle,
+    store_as,
+    until,
+)
 from turris_api.screens.modals import ClientCreatedModal, TokenCreatedModal
 from turris_api.store.models import ClientDraft, TokenDraft
 from turris_api.widgets.forms import ClientForm
