@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from turris_api.store import shapes, validation
@@ -74,6 +75,17 @@ def build_parser() -> Parser:
     listing.add_argument("--format", choices=FORMATS,
                          help="table on a terminal, else tsv (a header line, then tab-separated rows); --json is json")
 
+    expiring = argparse.ArgumentParser(add_help=False)
+    when = expiring.add_mutually_exclusive_group()
+    when.add_argument("--expires-in", metavar="TIME", help="stop working after this long, e.g. 90d, 12w or 48h")
+    when.add_argument("--expires-at", metavar="DATE", help="stop working at the end of this day (UTC), e.g. 2027-03-31, "
+                                                          "or at an ISO 8601 time")
+    rolling = argparse.ArgumentParser(add_help=False, parents=[as_json])
+    rolling.add_argument("id")
+    rolling.add_argument("--keep-old-for", default="24h", metavar="TIME",
+                         help="how long the current value keeps working: 0 (ends it now), 30m, 24h (default), "
+                              "up to 30d")
+
     parser = Parser(prog="turris-api", description="Turris API Settings: API Clients and Restricted Access Tokens.")
     parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the store (default: $TURRIS_DB_URL or a local file)")
@@ -85,23 +97,27 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
 
     client = commands.add_parser("client", help="API Clients").add_subparsers(dest="action", required=True, parser_class=Parser)
-    p = client.add_parser("create", parents=[as_json], help="create an API Client; prints the secret once")
+    p = client.add_parser("create", parents=[as_json, expiring], help="create an API Client; prints the secret once")
     p.add_argument("--name", required=True)
     p.add_argument("--description", default="")
     p.add_argument("--origins", default="", help='comma-separated origins, e.g. "https://app.example.com"')
     client.add_parser("list", parents=[listing])
     p = client.add_parser("show", parents=[as_json])
     p.add_argument("id", help="internal id or Client ID")
-    p = client.add_parser("update", parents=[as_json])
+    p = client.add_parser("update", parents=[as_json, expiring])
     p.add_argument("id")
     p.add_argument("--name")
     p.add_argument("--description")
     p.add_argument("--origins")
+    p.add_argument("--no-expiry", action="store_true", help="never expire (within the organization's policy)")
     p.add_argument("--if-version", type=int, metavar="V",
                    help="apply only if still at version V, as show printed it (else exit 5, conflict)")
     p = client.add_parser("delete", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--yes", action="store_true", help="confirm: deletion is immediate and permanent")
+    client.add_parser("roll", parents=[rolling], help="a new Client Secret, printed once; the Client ID stays")
+    p = client.add_parser("end-old", parents=[as_json], help="the previous secret of a roll stops working now")
+    p.add_argument("id")
     p = client.add_parser("set-status", parents=[as_json], help="operator: enable (active) or disable a client")
     p.add_argument("id")
     p.add_argument("status", choices=CLIENT_STATUSES, help="active: may get tokens; disabled: may not")
@@ -109,21 +125,25 @@ def build_parser() -> Parser:
     token = commands.add_parser("token", help="Restricted Access Tokens").add_subparsers(
         dest="action", required=True, parser_class=Parser
     )
-    p = token.add_parser("create", parents=[as_json], help="create a token; prints it once")
+    p = token.add_parser("create", parents=[as_json, expiring], help="create a token; prints it once")
     p.add_argument("--name", required=True)
     p.add_argument("--ips", required=True, help='comma-separated IP addresses or CIDR ranges')
     token.add_parser("list", parents=[listing])
     p = token.add_parser("show", parents=[as_json])
     p.add_argument("id")
-    p = token.add_parser("update", parents=[as_json])
+    p = token.add_parser("update", parents=[as_json, expiring])
     p.add_argument("id")
     p.add_argument("--name")
     p.add_argument("--ips")
+    p.add_argument("--no-expiry", action="store_true", help="never expire (within the organization's policy)")
     p.add_argument("--if-version", type=int, metavar="V",
                    help="apply only if still at version V, as show printed it (else exit 5, conflict)")
     p = token.add_parser("delete", parents=[as_json])
     p.add_argument("id")
     p.add_argument("--yes", action="store_true")
+    token.add_parser("roll", parents=[rolling], help="a new token value, printed once")
+    p = token.add_parser("end-old", parents=[as_json], help="the previous value of a roll stops working now")
+    p.add_argument("id")
 
     member = commands.add_parser("member", help="members").add_subparsers(dest="action", required=True, parser_class=Parser)
     p = member.add_parser("add", parents=[as_json])
@@ -151,6 +171,9 @@ def build_parser() -> Parser:
     org = commands.add_parser("org", help="organization").add_subparsers(dest="action", required=True, parser_class=Parser)
     p = org.add_parser("plan", parents=[as_json], help="operator: switch the plan's API access")
     p.add_argument("--api-access", choices=["on", "off"], required=True)
+    p = org.add_parser("policy", parents=[as_json], help="admins: cap how long new credentials may live")
+    p.add_argument("--max-lifetime", required=True, metavar="TIME",
+                   help="e.g. 365d: longer expiries are refused, and none means this; 'none' lifts the cap")
 
     p = commands.add_parser("audit", parents=[listing], help="recent changes: credentials, members, plan, keys")
     p.add_argument("--limit", type=int, default=50)
@@ -313,26 +336,46 @@ def mask(last4: str) -> str:
 
 
 def client_lines(c: ApiClient) -> list[str]:
+    now = datetime.now(UTC)
     return [
         f"id:              {c.id}",
         f"name:            {printable(c.name)}",
         f"description:     {printable(c.description) or '-'}",
         f"Client ID:       {c.client_id}",
-        f"Client Secret:   {mask(c.secret_last4)}",
+        f"Client Secret:   {mask(c.secret_last4)}{old_value(c.old_secret_last4, c.old_until(now))}",
         f"Allowed Origins: {', '.join(c.allowed_origins) or '(any origin)'}",
-        f"status:          {c.status}",
+        f"status:          {c.shown_status(now)}",
+        f"expires:         {moment(c.expires_at, 'never')}",
+        f"last used:       {moment(c.last_used_at, 'never')}",
         f"version:         {c.version}",
     ]
 
 
 def token_lines(t: RestrictedToken) -> list[str]:
+    now = datetime.now(UTC)
+    used = moment(t.last_used_at, "never") + (f" from {t.last_used_ip}" if t.last_used_at and t.last_used_ip else "")
     return [
         f"id:          {t.id}",
         f"name:        {printable(t.name)}",
-        f"Token:       {mask(t.token_last4)}",
+        f"Token:       {mask(t.token_last4)}{old_value(t.old_token_last4, t.old_until(now))}",
         f"Allowed IPs: {', '.join(t.allowed_ips)}",
+        f"status:      {t.shown_status(now)}",
+        f"expires:     {moment(t.expires_at, 'never')}",
+        f"last used:   {used}",
         f"version:     {t.version}",
     ]
+
+
+def old_value(last4: str | None, until: datetime | None) -> str:
+    """The previous value of a roll, while it works."""
+    return "" if until is None or last4 is None else f" (old {mask(last4)} works until {moment(until)} UTC)"
+
+
+def given_expiry(args: argparse.Namespace, current: datetime | None = None) -> str | datetime | None:
+    """What --expires-in, --expires-at or --no-expiry asked for; else `current` (an update keeps it)."""
+    if getattr(args, "no_expiry", False):
+        return None
+    return args.expires_in or args.expires_at or current
 
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
@@ -347,25 +390,29 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
 
 def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
     if args.action == "create":
-        created = store.create_client(ClientDraft(args.name, args.description, args.origins))
+        created = store.create_client(ClientDraft(args.name, args.description, args.origins, given_expiry(args)))
         emit(args, shapes.created_client_json(created), lambda: print_created_client(created))
     elif args.action == "list":
         clients = store.list_clients()
-        emit_rows(args, clients, ("ID", "NAME", "CLIENT ID", "SECRET", "ALLOWED ORIGINS", "STATUS"),
-                  [(c.id, c.name, c.client_id, mask(c.secret_last4), ", ".join(c.allowed_origins) or "(any)", c.status)
+        now = datetime.now(UTC)
+        emit_rows(args, clients, ("ID", "NAME", "CLIENT ID", "SECRET", "ALLOWED ORIGINS", "STATUS", "OLD SECRET",
+                                  "EXPIRES (UTC)"),
+                  [(c.id, c.name, c.client_id, mask(c.secret_last4), ", ".join(c.allowed_origins) or "(any)",
+                    c.shown_status(now), old_listed(c.old_secret_last4, c.old_until(now)), moment(c.expires_at))
                    for c in clients],
                   "No API Clients yet. Create one: turris-api client create --name NAME")
     elif args.action == "show":
         c = store.get_client(args.id)
         emit(args, c, lambda: print("\n".join(client_lines(c))))
     elif args.action == "update":
-        if args.name is None and args.description is None and args.origins is None:
-            raise UsageError("nothing to update: give --name, --description or --origins")
+        if args.name is None and args.description is None and args.origins is None and not expiry_given(args):
+            raise UsageError("nothing to update: give --name, --description, --origins or an expiry")
         current = store.get_client(args.id)
         draft = ClientDraft(
             name=current.name if args.name is None else args.name,
             description=current.description if args.description is None else args.description,
             allowed_origins=list(current.allowed_origins) if args.origins is None else args.origins,
+            expires=given_expiry(args, current.expires_at),
         )
         c = store.update_client(current.id, draft, current.version if args.if_version is None else args.if_version)
         emit(args, c, lambda: print("Updated.\n" + "\n".join(client_lines(c))))
@@ -379,27 +426,36 @@ def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
         local_only(args)
         c = store.set_client_status(args.id, args.status)  # type: ignore[attr-defined] (a LocalStore: local_only)
         emit(args, c, lambda: print(f"'{printable(c.name)}' is now {c.status}."))
+    elif args.action == "roll":
+        rolled = store.roll_client(args.id, args.keep_old_for)
+        emit(args, shapes.created_client_json(rolled), lambda: print_created_client(rolled, rolled=True))
+    elif args.action == "end-old":
+        c = store.end_old_client(args.id)
+        emit(args, c, lambda: print(f"The old secret of '{printable(c.name)}' no longer works."))
 
 
 def token_command(args: argparse.Namespace, store: CredentialStore) -> None:
     if args.action == "create":
-        created = store.create_token(TokenDraft(args.name, args.ips))
+        created = store.create_token(TokenDraft(args.name, args.ips, given_expiry(args)))
         emit(args, shapes.created_token_json(created), lambda: print_created_token(created))
     elif args.action == "list":
         tokens = store.list_tokens()
-        emit_rows(args, tokens, ("ID", "NAME", "TOKEN", "ALLOWED IPS"),
-                  [(t.id, t.name, mask(t.token_last4), ", ".join(t.allowed_ips)) for t in tokens],
+        now = datetime.now(UTC)
+        emit_rows(args, tokens, ("ID", "NAME", "TOKEN", "ALLOWED IPS", "STATUS", "OLD TOKEN", "EXPIRES (UTC)"),
+                  [(t.id, t.name, mask(t.token_last4), ", ".join(t.allowed_ips), t.shown_status(now),
+                    old_listed(t.old_token_last4, t.old_until(now)), moment(t.expires_at)) for t in tokens],
                   "No Restricted Access Tokens yet. Create one: turris-api token create --name N --ips IP")
     elif args.action == "show":
         t = store.get_token(args.id)
         emit(args, t, lambda: print("\n".join(token_lines(t))))
     elif args.action == "update":
-        if args.name is None and args.ips is None:
-            raise UsageError("nothing to update: give --name or --ips")
+        if args.name is None and args.ips is None and not expiry_given(args):
+            raise UsageError("nothing to update: give --name, --ips or an expiry")
         current = store.get_token(args.id)
         draft = TokenDraft(
             name=current.name if args.name is None else args.name,
             allowed_ips=list(current.allowed_ips) if args.ips is None else args.ips,
+            expires=given_expiry(args, current.expires_at),
         )
         t = store.update_token(current.id, draft, current.version if args.if_version is None else args.if_version)
         emit(args, t, lambda: print("Updated.\n" + "\n".join(token_lines(t))))
@@ -409,6 +465,20 @@ def token_command(args: argparse.Namespace, store: CredentialStore) -> None:
         store.delete_token(t.id)
         emit(args, {"deleted": t.id, "name": t.name},
              lambda: print(f"Deleted Restricted Access Token '{printable(t.name)}'."))
+    elif args.action == "roll":
+        rolled = store.roll_token(args.id, args.keep_old_for)
+        emit(args, shapes.created_token_json(rolled), lambda: print_created_token(rolled, rolled=True))
+    elif args.action == "end-old":
+        t = store.end_old_token(args.id)
+        emit(args, t, lambda: print(f"The old value of '{printable(t.name)}' no longer works."))
+
+
+def expiry_given(args: argparse.Namespace) -> bool:
+    return bool(args.expires_in or args.expires_at or args.no_expiry)
+
+
+def old_listed(last4: str | None, until: datetime | None) -> str:
+    return "-" if until is None or last4 is None else f"{mask(last4)} until {moment(until)}"
 
 
 def require_yes(args: argparse.Namespace, kind: str) -> None:
@@ -416,20 +486,36 @@ def require_yes(args: argparse.Namespace, kind: str) -> None:
         raise UsageError(f"deleting {kind} is immediate and permanent: add --yes to confirm")
 
 
-def print_created_client(created: CreatedClient) -> None:
+def print_created_client(created: CreatedClient, rolled: bool = False) -> None:
     c = created.client
-    print(f"API Client Created: {printable(c.name)}")
+    print(f"{'Client Secret Rolled' if rolled else 'API Client Created'}: {printable(c.name)}")
     print(f"  Client ID:     {c.client_id}")
     print(f"  Client Secret: {created.secret}")
     print("Store both in your secrets manager now: the Client Secret will never be shown again.")
-    if not c.allowed_origins:
+    if rolled:
+        print(rolled_note("secret", c.old_secret_last4, c.old_until(datetime.now(UTC)), f"client end-old {c.id}"))
+    elif not c.allowed_origins:
         print("Note: no Allowed Origins, so browsers on any origin may use this client.")
+    if c.expires_at is not None:
+        print(f"It expires {moment(c.expires_at)} UTC.")
 
 
-def print_created_token(created: CreatedToken) -> None:
-    print(f"Restricted Access Token Created: {printable(created.token.name)}")
+def print_created_token(created: CreatedToken, rolled: bool = False) -> None:
+    t = created.token
+    print(f"Restricted Access Token {'Rolled' if rolled else 'Created'}: {printable(t.name)}")
     print(f"  Token: {created.value}")
     print("Store it somewhere safe now: it will never be shown again.")
+    if rolled:
+        print(rolled_note("token", t.old_token_last4, t.old_until(datetime.now(UTC)), f"token end-old {t.id}"))
+    if t.expires_at is not None:
+        print(f"It expires {moment(t.expires_at)} UTC.")
+
+
+def rolled_note(kind: str, last4: str | None, until: datetime | None, end_old: str) -> str:
+    if until is None or last4 is None:
+        return f"The old {kind} no longer works."
+    return (f"The old {kind} {mask(last4)} works until {moment(until)} UTC; "
+            f"end it sooner with: turris-api {end_old}")
 
 
 def member_command(args: argparse.Namespace, store: CredentialStore) -> None:
@@ -485,8 +571,8 @@ def member_token_command(args: argparse.Namespace) -> None:
         db.dispose()
 
 
-def moment(value) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
+def moment(value, missing: str = "-") -> str:
+    return missing if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 def set_up_command(args: argparse.Namespace) -> int:
@@ -652,6 +738,13 @@ def run(args: argparse.Namespace) -> int:
         token_command(args, store)
     elif args.command == "member":
         member_command(args, store)
+    elif args.command == "org" and args.action == "policy":
+        local_only(args)
+        org = store.set_max_lifetime(args.max_lifetime)  # type: ignore[attr-defined] (a LocalStore: local_only)
+        days = org.max_lifetime_days
+        emit(args, {"max_lifetime_days": days}, lambda: print(
+            "Credentials may now live as long as their creators choose." if days is None
+            else f"Credentials of {org.name} now live at most {days} days."))
     elif args.command == "org":
         local_only(args)
         store.set_api_access(args.api_access == "on")  # type: ignore[attr-defined] (a LocalStore: local_only)

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from turris_api.store.errors import Invalid, StoreError
 from turris_api.store.listing import fetch_listing
 from turris_api.store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
+from turris_api.widgets import moments
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
 from turris_api.widgets.guard import Guarded
@@ -79,6 +80,33 @@ class ApiPage(Guarded, Vertical):
 
         def __repr__(self) -> str:
             return f"TokenCreated(token={self.token!r})"
+
+    @dataclass
+    class ClientRolled(Message):
+        """An API Client's secret was rolled; carries the new one straight to the created modal."""
+
+        client: ApiClient
+        secret: str
+
+        def __repr__(self) -> str:
+            return f"ClientRolled(client={self.client!r})"
+
+    @dataclass
+    class TokenRolled(Message):
+        """A Restricted Access Token was rolled; carries the new value straight to the created modal."""
+
+        token: RestrictedToken
+        value: str
+
+        def __repr__(self) -> str:
+            return f"TokenRolled(token={self.token!r})"
+
+    @dataclass
+    class OldEnded(Message):
+        """The previous value of a roll stopped working."""
+
+        kind: str
+        name: str
 
     @dataclass
     class CredentialUpdated(Message):
@@ -402,6 +430,78 @@ class ApiPage(Guarded, Vertical):
         self.reload()
         self.app.notify(f"{event.kind} “{event.name}” was updated.", title="Saved", markup=False)
 
+    # --- rolling ------------------------------------------------------------
+
+    @on(CredentialForm.RollRequested)
+    def roll(self, event: CredentialForm.RollRequested) -> None:
+        form = event.form
+        if form is not self._shown or not form.is_mounted or form.record is None or form.busy:
+            return
+        form.busy = True
+        if isinstance(form, ClientForm):
+            self.roll_client(form.record, event.keep_old_for)
+        else:
+            self.roll_token(form.record, event.keep_old_for)
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="roll")
+    def roll_client(self, client: ApiClient, keep_old_for: str) -> None:
+        rolled = self.app.store.roll_client(client.id, keep_old_for)
+        self.post_message(self.ClientRolled(rolled.client, rolled.secret))
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="roll")
+    def roll_token(self, token: RestrictedToken, keep_old_for: str) -> None:
+        rolled = self.app.store.roll_token(token.id, keep_old_for)
+        self.post_message(self.TokenRolled(rolled.token, rolled.value))
+
+    @on(ClientRolled)
+    def client_rolled(self, event: ClientRolled) -> None:
+        from turris_api.screens.modals import ClientCreatedModal
+
+        client = event.client
+        self._select = ("clients", client.id)
+        self.close_form()
+        self.reload()
+        note = _old_note("secret", client.old_secret_last4, client.old_until(moments.now()))
+        self.app.push_screen(ClientCreatedModal(client.name, client.client_id, event.secret,
+                                                bool(client.allowed_origins), rolled=note))
+        event.secret = ""
+
+    @on(TokenRolled)
+    def token_rolled(self, event: TokenRolled) -> None:
+        from turris_api.screens.modals import TokenCreatedModal
+
+        token = event.token
+        self._select = ("tokens", token.id)
+        self.close_form()
+        self.reload()
+        note = _old_note("token", token.old_token_last4, token.old_until(moments.now()))
+        self.app.push_screen(TokenCreatedModal(token.name, event.value, rolled=note))
+        event.value = ""
+
+    @on(CredentialForm.EndOldRequested)
+    def end_old(self, event: CredentialForm.EndOldRequested) -> None:
+        form = event.form
+        if form is not self._shown or not form.is_mounted or form.record is None or form.busy:
+            return
+        form.busy = True
+        self.end_old_value(isinstance(form, ClientForm), form.record)
+
+    @work(thread=True, group="store-write", exit_on_error=False, name="roll")
+    def end_old_value(self, is_client: bool, record: ApiClient | RestrictedToken) -> None:
+        if is_client:
+            self.app.store.end_old_client(record.id)
+            self.post_message(self.OldEnded("secret", record.name))
+        else:
+            self.app.store.end_old_token(record.id)
+            self.post_message(self.OldEnded("token", record.name))
+
+    @on(OldEnded)
+    def old_ended(self, event: OldEnded) -> None:
+        self.close_form()
+        self.reload()
+        self.app.notify(f"The old {event.kind} of “{event.name}” no longer works.", title="Old value ended",
+                        markup=False)
+
     # --- deleting -----------------------------------------------------------
 
     @on(CredentialForm.DeleteRequested)
@@ -446,8 +546,16 @@ class ApiPage(Guarded, Vertical):
                                "Press r to try again."))
             empty.display = True
         form = self.form
-        if form is not None and event.worker.name in ("save", "delete"):
+        if form is not None and event.worker.name in ("save", "delete", "roll"):
             form.busy = False
             if isinstance(err, Invalid) and form.show_error(err.field, str(err)):
                 return  # shown at the field; a toast would only cover the form
         self.app.report_error(err)
+
+
+def _old_note(kind: str, last4: str | None, until) -> str:
+    """What a roll did to the old value, for the modal that shows the new one."""
+    if until is None or last4 is None:
+        return f"The old {kind} stopped working at once."
+    return (f"The old {kind} ••••{last4} keeps working until {moments.stamp(until)}: deploy the new one before "
+            "then, or end the old one sooner from this credential's panel.")

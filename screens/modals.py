@@ -111,16 +111,17 @@ class ClientCreatedModal(CreatedModal):
 
     BINDINGS = [Binding("c", "copy(0)", "Copy Client ID"), Binding("s", "copy(1)", "Copy Client Secret")]
 
-    def __init__(self, name: str, client_id: str, secret: str, has_origins: bool) -> None:
+    def __init__(self, name: str, client_id: str, secret: str, has_origins: bool, rolled: str = "") -> None:
+        """`rolled`: for a roll, what became of the old secret (the title says it was rolled)."""
         super().__init__(
-            "API Client Created",
+            "Client Secret Rolled" if rolled else "API Client Created",
             name,
             [("Client ID", client_id), ("Client Secret", secret)],
             "Copy both now and store them in your secrets manager. The Client Secret will never be shown in Turris again.",
             CLIENT_ADVICE,
-            "The Client Secret will never be shown again. If you have not stored it, you will have to delete this "
-            "API Client and create a new one. Close anyway?",
-            "" if has_origins else "No Allowed Origins were set, so browsers on any origin may use this client.",
+            "The Client Secret will never be shown again. If you have not stored it, you will have to "
+            + ("roll it again. Close anyway?" if rolled else "delete this API Client and create a new one. Close anyway?"),
+            rolled or ("" if has_origins else "No Allowed Origins were set, so browsers on any origin may use this client."),
         )
 
 
@@ -129,15 +130,16 @@ class TokenCreatedModal(CreatedModal):
 
     BINDINGS = [Binding("c", "copy(0)", "Copy Token")]
 
-    def __init__(self, name: str, value: str) -> None:
+    def __init__(self, name: str, value: str, rolled: str = "") -> None:
         super().__init__(
-            "Restricted Access Token Created",
+            "Restricted Access Token Rolled" if rolled else "Restricted Access Token Created",
             name,
             [("Token", value)],
             "Copy it now and store it somewhere safe. The full value will never be shown in Turris again.",
             BROWSER_CREDENTIAL_ADVICE,
-            "The token will never be shown again. If you have not stored it, you will have to delete it and "
-            "create a new one. Close anyway?",
+            "The token will never be shown again. If you have not stored it, you will have to "
+            + ("roll it again. Close anyway?" if rolled else "delete it and create a new one. Close anyway?"),
+            rolled,
         )
 
 

@@ -198,10 +198,11 @@ class Authenticator:
         self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
         blocking: bool = True,
     ) -> Principal:
-        found = self.verifier.verify_restricted_token(token, blocking=blocking)
-        if found is None:
-            raise _invalid("The Restricted Access Token is unknown or was deleted.")
         address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
+        found = self.verifier.verify_restricted_token(
+            token, blocking=blocking, address=None if address is None else str(address))
+        if found is None:
+            raise _invalid("The Restricted Access Token is unknown, expired or was deleted.")
         if address is None or not _address_allowed(address, found.allowed_ips):
             raise BearerRefused(
                 403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs.",

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from turris_api.store import models
+from turris_api.store import models, validation
 
 VERSION_MAX = 2**31 - 1
 Listish = str | list[str]
+Expires = str | None  # checked by the store, which words any refusal
 
 
 class ErrorOut(BaseModel):
@@ -52,6 +53,7 @@ class OrganizationOut(BaseModel):
     id: int
     name: str
     api_access: bool
+    max_lifetime_days: int | None = None
 
 
 class MemberOut(BaseModel):
@@ -78,7 +80,8 @@ class MeOut(BaseModel):
         return cls(
             member=MemberOut.model_validate(me.member),
             organization=OrganizationOut(
-                id=me.organization.id, name=me.organization.name, api_access=me.organization.api_access
+                id=me.organization.id, name=me.organization.name, api_access=me.organization.api_access,
+                max_lifetime_days=me.organization.max_lifetime_days,
             ),
             can_view=me.can_view,
             can_manage_clients=me.can_manage_clients,
@@ -102,6 +105,9 @@ class ApiClientOut(BaseModel):
     updated_at: datetime
     version: int
     last_used_at: datetime | None = None
+    old_secret_last4: str | None = Field(default=None, description="The previous secret of a roll, while it works.")
+    old_secret_expires_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class CreatedClientOut(ApiClientOut):
@@ -122,6 +128,10 @@ class RestrictedTokenOut(BaseModel):
     updated_at: datetime
     version: int
     last_used_at: datetime | None = None
+    old_token_last4: str | None = Field(default=None, description="The previous value of a roll, while it works.")
+    old_token_expires_at: datetime | None = None
+    expires_at: datetime | None = None
+    last_used_ip: str | None = None
 
 
 class CreatedTokenOut(RestrictedTokenOut):
@@ -147,9 +157,11 @@ class ClientDraftIn(BaseModel):
     name: str = Field(description="Client Name.")
     description: str = ""
     allowed_origins: Listish = Field(default="", description="Origins, as a list or comma-separated.")
+    expires: Expires = None
 
     def draft(self) -> models.ClientDraft:
-        return models.ClientDraft(name=self.name, description=self.description, allowed_origins=self.allowed_origins)
+        return models.ClientDraft(name=self.name, description=self.description, allowed_origins=self.allowed_origins,
+                                  expires=self.expires)
 
 
 class ClientUpdateIn(ClientDraftIn):
@@ -159,9 +171,16 @@ class ClientUpdateIn(ClientDraftIn):
 class TokenDraftIn(BaseModel):
     name: str = Field(description="Token Name.")
     allowed_ips: Listish = Field(description="Addresses or CIDR ranges, as a list or comma-separated.")
+    expires: Expires = None
 
     def draft(self) -> models.TokenDraft:
-        return models.TokenDraft(name=self.name, allowed_ips=self.allowed_ips)
+        return models.TokenDraft(name=self.name, allowed_ips=self.allowed_ips, expires=self.expires)
+
+
+class RollIn(BaseModel):
+    keep_old_for_seconds: int = Field(default=int(models.DEFAULT_OVERLAP.total_seconds()),
+                                      description="How long the current value keeps working (0 ends it now; "
+                                                  f"at most {validation.OVERLAP_MAX.days} days).")
 
 
 class TokenUpdateIn(TokenDraftIn):

@@ -22,7 +22,7 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 SQLITE_POOL_SIZE = 40
 PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: psycopg raises it as InternalError
 PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
-SCHEMA_HEAD = "0005"  # the newest migration; tests check it matches Alembic's head
+SCHEMA_HEAD = "0006"  # the newest migration; tests check it matches Alembic's head
 
 
 def default_url() -> str:

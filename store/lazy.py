@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import (
+    DEFAULT_OVERLAP,
     ApiClient,
     AuditEvent,
     ClientDraft,
@@ -78,6 +80,12 @@ class LazyStore:
     def delete_client(self, ref: str | int) -> None:
         self.open().delete_client(ref)
 
+    def roll_client(self, ref: str | int, keep_old_for: str | int | timedelta = DEFAULT_OVERLAP) -> CreatedClient:
+        return self.open().roll_client(ref, keep_old_for)
+
+    def end_old_client(self, ref: str | int) -> ApiClient:
+        return self.open().end_old_client(ref)
+
     def list_tokens(self) -> list[RestrictedToken]:
         return self.open().list_tokens()
 
@@ -92,6 +100,12 @@ class LazyStore:
 
     def delete_token(self, ref: str | int) -> None:
         self.open().delete_token(ref)
+
+    def roll_token(self, ref: str | int, keep_old_for: str | int | timedelta = DEFAULT_OVERLAP) -> CreatedToken:
+        return self.open().roll_token(ref, keep_old_for)
+
+    def end_old_token(self, ref: str | int) -> RestrictedToken:
+        return self.open().end_old_token(ref)
 
     def audit_events(self, limit: int = 50) -> list[AuditEvent]:
         return self.open().audit_events(limit)

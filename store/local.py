@@ -7,7 +7,7 @@ import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,11 +15,12 @@ from sqlalchemy.engine import Connection, Row
 
 from turris_api.store import audit, crypto, policy, validation
 from turris_api.store.database import Database
-from turris_api.store.errors import Conflict, Invalid, NotFound
+from turris_api.store.errors import Conflict, Invalid, NotFound, PermissionDenied
 from turris_api.store.membership import ID_MAX, find_member
 from turris_api.store.models import (
     ACTIVE,
     ADMIN,
+    DEFAULT_OVERLAP,
     ApiClient,
     AuditEvent,
     ClientDraft,
@@ -30,6 +31,7 @@ from turris_api.store.models import (
     Organization,
     RestrictedToken,
     TokenDraft,
+    is_expired,
 )
 from turris_api.store.schema import (
     UTCDateTime,
@@ -47,8 +49,8 @@ API_CLIENT = audit.API_CLIENT
 RESTRICTED_TOKEN = audit.RESTRICTED_TOKEN
 AUDIT_LIMIT_MAX = 1000
 
-_CLIENT_COLUMNS = [c for c in api_clients.c if c.name != "secret_hash"]
-_TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "locator")]
+_CLIENT_COLUMNS = [c for c in api_clients.c if c.name not in ("secret_hash", "old_secret_hash")]
+_TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "old_token_hash", "locator")]
 
 
 class _Listing:
@@ -162,7 +164,8 @@ class LocalStore:
 
     def _me(self, conn: Connection) -> Me:
         row = conn.execute(
-            sa.select(members, organizations.c.name.label("org_name"), organizations.c.api_access)
+            sa.select(members, organizations.c.name.label("org_name"), organizations.c.api_access,
+                      organizations.c.max_lifetime_days)
             .join(organizations, organizations.c.id == members.c.organization_id)
             .where(members.c.id == self._member_id)
         ).one_or_none()
@@ -170,7 +173,8 @@ class LocalStore:
             raise NotFound("Your membership no longer exists.")
         return Me(
             member=_member(row),
-            organization=Organization(id=row.organization_id, name=row.org_name, api_access=row.api_access),
+            organization=Organization(id=row.organization_id, name=row.org_name, api_access=row.api_access,
+                                      max_lifetime_days=row.max_lifetime_days),
         )
 
     def me(self) -> Me:
@@ -201,6 +205,7 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_clients(me)
             now = utcnow()
+            expires_at = _capped(me, validation.expiry(draft.expires, now), now)
             new_id = conn.execute(
                 api_clients.insert().values(
                     organization_id=me.organization.id,
@@ -215,6 +220,7 @@ class LocalStore:
                     created_by=me.member.email,
                     updated_at=now,
                     version=1,
+                    expires_at=expires_at,
                 )
             ).inserted_primary_key[0]
             _audit(conn, me, "create", API_CLIENT, new_id, name)
@@ -231,6 +237,7 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_clients(me)
             row = self._client_row(conn, me, ref)
+            values["expires_at"] = _new_expiry(me, row, draft.expires)
             if _unchanged(row, values):
                 return _client(row)
             _update_versioned(conn, api_clients, row, version, values)
@@ -244,6 +251,36 @@ class LocalStore:
             row = self._client_row(conn, me, ref)
             _delete_row(conn, api_clients, row, f"No API Client {validation.shown(str(ref))} in {me.organization.name}.")
             _audit(conn, me, "delete", API_CLIENT, row.id, row.name)
+
+    def roll_client(self, ref: str | int, keep_old_for: str | int | timedelta = DEFAULT_OVERLAP) -> CreatedClient:
+        """A new secret for the same Client ID; the current one keeps working for `keep_old_for`."""
+        keep = validation.overlap(keep_old_for)
+        secret = crypto.new_client_secret()
+        secret_hash = crypto.hash_secret(secret)
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_clients(me)
+            row = self._client_row(conn, me, ref)
+            current = conn.execute(sa.select(api_clients.c.secret_hash).where(api_clients.c.id == row.id)).scalar_one()
+            values = _rolled(row, "secret", current, row.secret_last4, keep)
+            if not keep:  # every JWT out was issued against the secret that just ended
+                values["not_before"] = not_before_now()
+            conn.execute(api_clients.update().where(api_clients.c.id == row.id).values(
+                secret_hash=secret_hash, secret_last4=crypto.last4(secret), **values))
+            _audit(conn, me, "roll", API_CLIENT, row.id, row.name, _roll_detail("secret", row.secret_last4, values))
+            after = conn.execute(sa.select(*_CLIENT_COLUMNS).where(api_clients.c.id == row.id)).one()
+        return CreatedClient(client=_client(after), secret=secret)
+
+    def end_old_client(self, ref: str | int) -> ApiClient:
+        """The previous secret of a roll stops working now."""
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_clients(me)
+            row = self._client_row(conn, me, ref)
+            _require_old(row, "secret", "API Client")
+            conn.execute(api_clients.update().where(api_clients.c.id == row.id).values(**_ended("secret")))
+            _audit(conn, me, "end_old", API_CLIENT, row.id, row.name, f"old secret ••••{row.old_secret_last4} ended")
+            return _client(conn.execute(sa.select(*_CLIENT_COLUMNS).where(api_clients.c.id == row.id)).one())
 
     def _client_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
         key = _ref_key(ref)
@@ -290,6 +327,20 @@ class LocalStore:
             _audit(conn, me, "set_plan", audit.ORGANIZATION, me.organization.id, me.organization.name,
                    f"api_access {'on' if enabled else 'off'}")
 
+    def set_max_lifetime(self, value: str | int | timedelta | None) -> Organization:
+        """Cap the lifetime of credentials created or given an expiry from now on (admins); None lifts it."""
+        days = validation.max_lifetime(value)
+        with self.db.write() as conn:
+            me = self._me(conn)
+            if not policy.can_manage_members(me):
+                raise PermissionDenied(f"Setting the organization's policy needs the Admin role and the credential "
+                                       f"permission; {me.member.email} is {me.member.role}.")
+            conn.execute(organizations.update().where(organizations.c.id == me.organization.id)
+                         .values(max_lifetime_days=days))
+            _audit(conn, me, "set_policy", audit.ORGANIZATION, me.organization.id, me.organization.name,
+                   f"max lifetime {'none' if days is None else f'{days}d'}")
+            return self._me(conn).organization
+
     # --- Restricted Access Tokens -----------------------------------------
 
     def list_tokens(self) -> list[RestrictedToken]:
@@ -314,6 +365,7 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_tokens(me)
             now = utcnow()
+            expires_at = _capped(me, validation.expiry(draft.expires, now), now)
             new_id = conn.execute(
                 restricted_tokens.insert().values(
                     organization_id=me.organization.id,
@@ -326,6 +378,7 @@ class LocalStore:
                     created_by=me.member.email,
                     updated_at=now,
                     version=1,
+                    expires_at=expires_at,
                 )
             ).inserted_primary_key[0]
             _audit(conn, me, "create", RESTRICTED_TOKEN, new_id, name)
@@ -341,6 +394,7 @@ class LocalStore:
             me = self._me(conn)
             policy.require_manage_tokens(me)
             row = self._token_row(conn, me, ref)
+            values["expires_at"] = _new_expiry(me, row, draft.expires)
             if _unchanged(row, values):
                 return _token(row)
             _update_versioned(conn, restricted_tokens, row, version, values)
@@ -355,6 +409,35 @@ class LocalStore:
             gone = f"No Restricted Access Token {validation.shown(str(ref))} in {me.organization.name}."
             _delete_row(conn, restricted_tokens, row, gone)
             _audit(conn, me, "delete", RESTRICTED_TOKEN, row.id, row.name)
+
+    def roll_token(self, ref: str | int, keep_old_for: str | int | timedelta = DEFAULT_OVERLAP) -> CreatedToken:
+        """A new value for the token; the current one keeps working for `keep_old_for`."""
+        keep = validation.overlap(keep_old_for)
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_tokens(me)
+            row = self._token_row(conn, me, ref)
+            stored = conn.execute(sa.select(restricted_tokens.c.locator, restricted_tokens.c.token_hash)
+                                  .where(restricted_tokens.c.id == row.id)).one()
+            # The same locator: one lookup finds both values, the new hash is checked first.
+            value = crypto.new_locator_token(crypto.RESTRICTED_TOKEN_PREFIX, stored.locator)
+            values = _rolled(row, "token", stored.token_hash, row.token_last4, keep)
+            conn.execute(restricted_tokens.update().where(restricted_tokens.c.id == row.id).values(
+                token_hash=crypto.hash_secret(value), token_last4=crypto.last4(value), **values))
+            _audit(conn, me, "roll", RESTRICTED_TOKEN, row.id, row.name, _roll_detail("token", row.token_last4, values))
+            after = conn.execute(sa.select(*_TOKEN_COLUMNS).where(restricted_tokens.c.id == row.id)).one()
+        return CreatedToken(token=_token(after), value=value)
+
+    def end_old_token(self, ref: str | int) -> RestrictedToken:
+        """The previous value of a roll stops working now."""
+        with self.db.write() as conn:
+            me = self._me(conn)
+            policy.require_manage_tokens(me)
+            row = self._token_row(conn, me, ref)
+            _require_old(row, "token", "Restricted Access Token")
+            conn.execute(restricted_tokens.update().where(restricted_tokens.c.id == row.id).values(**_ended("token")))
+            _audit(conn, me, "end_old", RESTRICTED_TOKEN, row.id, row.name, f"old token ••••{row.old_token_last4} ended")
+            return _token(conn.execute(sa.select(*_TOKEN_COLUMNS).where(restricted_tokens.c.id == row.id)).one())
 
     def _token_row(self, conn: Connection, me: Me, ref: str | int) -> Row:
         key = _ref_key(ref)
@@ -526,6 +609,66 @@ def _update_versioned(conn: Connection, table: sa.Table, row: Row, version: int,
         )
 
 
+def _rolled(row: Row, kind: str, current_hash: str, current_last4: str, keep: timedelta) -> dict[str, Any]:
+    """The column values of a roll: the current value becomes the old one for `keep`, replacing any old one."""
+    now = utcnow()
+    old = {f"old_{kind}_hash": current_hash, f"old_{kind}_last4": current_last4,
+           f"old_{kind}_expires_at": now + keep} if keep else _ended(kind)
+    if is_expired(row.expires_at, now):
+        raise Conflict(f"{row.name!r} has expired: give it a new expiry first, or delete it.")
+    return {**old, "version": row.version + 1, "updated_at": now}
+
+
+def _ended(kind: str) -> dict[str, Any]:
+    return {f"old_{kind}_hash": None, f"old_{kind}_last4": None, f"old_{kind}_expires_at": None}
+
+
+def _require_old(row: Row, kind: str, label: str) -> None:
+    until = row._mapping[f"old_{kind}_expires_at"]
+    if row._mapping[f"old_{kind}_last4"] is None or until is None or until <= utcnow():
+        raise Conflict(f"{label} {row.name!r} has no old {kind} still working: nothing to end.")
+
+
+def _roll_detail(kind: str, old_last4: str, values: dict[str, Any]) -> str:
+    until = values[f"old_{kind}_expires_at"]
+    if until is None:
+        return f"old {kind} ••••{old_last4} ended at once"
+    return f"old {kind} ••••{old_last4} works until {until:%Y-%m-%d %H:%M} UTC"
+
+
+def _capped(me: Me, expires_at: datetime | None, now: datetime) -> datetime | None:
+    """The expiry within the organization's cap on lifetimes: none given means the cap."""
+    days = me.organization.max_lifetime_days
+    if days is None:
+        return expires_at
+    limit = now + timedelta(days=days)
+    if expires_at is None:
+        return limit
+    if expires_at > limit:
+        raise Invalid("expires", f"{me.organization.name} caps credential lifetimes at {days} days: "
+                      f"the latest expiry now is {limit:%Y-%m-%d}.", f"{expires_at:%Y-%m-%d}")
+    return expires_at
+
+
+def _new_expiry(me: Me, row: Row, given: str | datetime | None) -> datetime | None:
+    """An update's expiry: the stored one as it is (even past, or beyond a cap set since), or a new one checked."""
+    stored = row.expires_at
+    if given == stored or (stored is not None and _moment(given) == stored):
+        return stored
+    now = utcnow()
+    return _capped(me, validation.expiry(given, now), now)
+
+
+def _moment(value: str | datetime | None) -> datetime | None:
+    """An aware time given as a datetime or in ISO 8601 (as the remote store sends one back), else None."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return value if isinstance(value, datetime) and value.tzinfo is not None else None
+
+
 def _delete_row(conn: Connection, table: sa.Table, row: Row, gone: str) -> None:
     """Delete, or NotFound if a concurrent delete got there first (PostgreSQL reads before it locks)."""
     if conn.execute(table.delete().where(table.c.id == row.id)).rowcount != 1:
@@ -567,6 +710,9 @@ def _client(row: Row) -> ApiClient:
         updated_at=r["updated_at"],
         version=r["version"],
         last_used_at=r["last_used_at"],
+        old_secret_last4=r["old_secret_last4"],
+        old_secret_expires_at=r["old_secret_expires_at"],
+        expires_at=r["expires_at"],
     )
 
 
@@ -582,5 +728,9 @@ def _token(row: Row) -> RestrictedToken:
         updated_at=r["updated_at"],
         version=r["version"],
         last_used_at=r["last_used_at"],
+        old_token_last4=r["old_token_last4"],
+        old_token_expires_at=r["old_token_expires_at"],
+        expires_at=r["expires_at"],
+        last_used_ip=r["last_used_ip"],
     )
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 ACTIVE = "active"
 DISABLED = "disabled"
+EXPIRED = "expired"  # shown, never stored: a credential past its expires_at
 CLIENT_STATUSES = (ACTIVE, DISABLED)  # active may get tokens; disabled may not (the support desk's lever)
+DEFAULT_OVERLAP = timedelta(hours=24)  # how long a rolled credential's previous value works, unless told
 ADMIN = "admin"
 DEVELOPER = "developer"
 
@@ -18,6 +20,7 @@ class Organization:
     id: int
     name: str
     api_access: bool
+    max_lifetime_days: int | None = None  # the policy's cap on a credential's lifetime
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,20 @@ class ApiClient:
     updated_at: datetime
     version: int
     last_used_at: datetime | None = None
+    old_secret_last4: str | None = None  # the previous secret of a roll, working until old_secret_expires_at
+    old_secret_expires_at: datetime | None = None
+    expires_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:
         return self.status == ACTIVE
+
+    def old_until(self, now: datetime) -> datetime | None:
+        """When the previous secret stops working, if it still works at `now`."""
+        return _open_until(self.old_secret_last4, self.old_secret_expires_at, now)
+
+    def shown_status(self, now: datetime) -> str:
+        return EXPIRED if is_expired(self.expires_at, now) else self.status
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,25 @@ class RestrictedToken:
     updated_at: datetime
     version: int
     last_used_at: datetime | None = None
+    old_token_last4: str | None = None  # the previous value of a roll, working until old_token_expires_at
+    old_token_expires_at: datetime | None = None
+    expires_at: datetime | None = None
+    last_used_ip: str | None = None  # where it was last used from
+
+    def old_until(self, now: datetime) -> datetime | None:
+        """When the previous value stops working, if it still works at `now`."""
+        return _open_until(self.old_token_last4, self.old_token_expires_at, now)
+
+    def shown_status(self, now: datetime) -> str:
+        return EXPIRED if is_expired(self.expires_at, now) else ACTIVE
+
+
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
+
+
+def _open_until(last4: str | None, until: datetime | None, now: datetime) -> datetime | None:
+    return until if last4 is not None and until is not None and until > now else None
 
 
 @dataclass(frozen=True)
@@ -98,6 +130,7 @@ class ClientDraft:
     name: str
     description: str = ""
     allowed_origins: str | Sequence[str] = ""
+    expires: str | datetime | None = None  # "90d", "2027-03-31", a datetime, or None for never
 
 
 @dataclass(frozen=True)
@@ -106,6 +139,7 @@ class TokenDraft:
 
     name: str
     allowed_ips: str | Sequence[str] = ""
+    expires: str | datetime | None = None  # as for ClientDraft
 
 
 @dataclass(frozen=True)
@@ -130,7 +164,8 @@ class AuditEvent:
     id: int
     at: datetime
     actor: str  # a member's email, or "operator"
-    action: str  # create | update | delete | set_status | add | remove | set_role | issue | revoke | set_plan | rotate
+    action: str  # create | update | delete | set_status | roll | end_old | add | remove | set_role | issue | revoke
+    #            | set_plan | set_policy | rotate
     credential_type: str  # api_client | restricted_token | member | member_token | organization | signing_key
     credential_id: int  # 0 for a signing key (its kid is the name)
     credential_name: str

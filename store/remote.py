@@ -8,15 +8,17 @@ an answer that is not the service's JSON) becomes `Unavailable` naming the URL, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from turris_api.store import shapes
+from turris_api.store import shapes, validation
 from turris_api.store.errors import ERRORS_BY_CODE, Conflict, Invalid, NotFound, PermissionDenied, StoreError, Unavailable
 from turris_api.store.models import (
+    DEFAULT_OVERLAP,
     ApiClient,
     AuditEvent,
     ClientDraft,
@@ -166,6 +168,15 @@ class RemoteStore:
     def delete_client(self, ref: str | int) -> None:
         self._call("DELETE", f"/v1/api-clients/{_ref(ref, 'API Client')}")
 
+    def roll_client(self, ref: str | int, keep_old_for: str | int | timedelta = DEFAULT_OVERLAP) -> CreatedClient:
+        body = {"keep_old_for_seconds": _seconds(keep_old_for)}
+        data = self._call("POST", f"/v1/api-clients/{_ref(ref, 'API Client')}/roll", json=body)
+        return self._parse(shapes.created_client_from_json, data)
+
+    def end_old_client(self, ref: str | int) -> ApiClient:
+        path = f"/v1/api-clients/{_ref(ref, 'API Client')}/end-old"
+        return self._parse(_of(ApiClient), self._call("POST", path))
+
     def list_tokens(self) -> list[RestrictedToken]:
         return self._list(_of(RestrictedToken), self._call("GET", "/v1/restricted-tokens"))
 
@@ -184,6 +195,15 @@ class RemoteStore:
 
     def delete_token(self, ref: str | int) -> None:
         self._call("DELETE", f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}")
+
+    def roll_token(self, ref: str | int, keep_old_for: str | int | timedelta = DEFAULT_OVERLAP) -> CreatedToken:
+        body = {"keep_old_for_seconds": _seconds(keep_old_for)}
+        data = self._call("POST", f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}/roll", json=body)
+        return self._parse(shapes.created_token_from_json, data)
+
+    def end_old_token(self, ref: str | int) -> RestrictedToken:
+        path = f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}/end-old"
+        return self._parse(_of(RestrictedToken), self._call("POST", path))
 
     def audit_events(self, limit: int = 50) -> list[AuditEvent]:
         return self._list(_of(AuditEvent), self._call("GET", "/v1/audit-events", params={"limit": limit}))
@@ -232,11 +252,21 @@ def _client_body(draft: ClientDraft) -> dict[str, Any]:
         "name": draft.name,
         "description": draft.description or "",
         "allowed_origins": _entries(draft.allowed_origins) or "",
+        "expires": _expires(draft.expires),
     }
 
 
 def _token_body(draft: TokenDraft) -> dict[str, Any]:
-    return {"name": draft.name, "allowed_ips": _entries(draft.allowed_ips) or ""}
+    return {"name": draft.name, "allowed_ips": _entries(draft.allowed_ips) or "", "expires": _expires(draft.expires)}
+
+
+def _expires(value: str | datetime | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _seconds(value: str | int | timedelta) -> int:
+    """The overlap as whole seconds, checked here as the service will (a bad value names itself)."""
+    return int(validation.overlap(value).total_seconds())
 
 
 def _fail(_data: Any) -> Any:

@@ -46,6 +46,7 @@ organizations = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("api_access", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("max_lifetime_days", sa.Integer, nullable=True),  # migration 0006: caps credential expiry
 )
 
 members = sa.Table(
@@ -82,6 +83,11 @@ api_clients = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
     sa.Column("not_before", UTCDateTime, nullable=True),  # migration 0004: JWTs issued earlier are refused
+    # migration 0006: the previous secret of a roll, until its overlap ends; and the client's own end
+    sa.Column("old_secret_hash", sa.String(255), nullable=True),
+    sa.Column("old_secret_last4", sa.String(4), nullable=True),
+    sa.Column("old_secret_expires_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
     sqlite_autoincrement=True,  # migration 0003: a deleted id is never handed out again
 )
 
@@ -100,6 +106,12 @@ restricted_tokens = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("last_used_at", UTCDateTime, nullable=True),
+    # migration 0006: as for API Clients, plus where the token was last used from
+    sa.Column("old_token_hash", sa.String(255), nullable=True),
+    sa.Column("old_token_last4", sa.String(4), nullable=True),
+    sa.Column("old_token_expires_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_ip", sa.String(45), nullable=True),
     sqlite_autoincrement=True,  # migration 0003: a deleted id is never handed out again
 )
 

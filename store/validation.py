@@ -6,7 +6,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from turris_api.store.errors import Invalid
@@ -223,3 +223,78 @@ def token_lifetime(value: str | timedelta) -> timedelta:
     if not TOKEN_LIFETIME_MIN <= lifetime <= TOKEN_LIFETIME_MAX:
         raise Invalid("expires_in", f"Lifetime {shown(text)} must be between 1 day (1d) and 365 days (365d).", text)
     return lifetime
+
+
+OVERLAP_MAX = timedelta(days=30)
+LIFETIME_MAX = timedelta(days=3650)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def duration(value: str | int | timedelta, field: str, label: str, maximum: timedelta,
+             minimum: timedelta = timedelta(0)) -> timedelta:
+    """A duration: a timedelta, whole seconds, or text such as 0, 30m, 24h or 7d, within bounds."""
+    if isinstance(value, timedelta):
+        found, text = value, f"{value.total_seconds():g}s"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        found, text = timedelta(seconds=value) if -10**9 < value < 10**9 else maximum * 2, f"{value}s"
+    else:
+        text = str(value or "").strip().lower()
+        match = re.fullmatch(r"([0-9]{1,6})\s*([smhdw]?)", text)
+        if match is None or (not match.group(2) and match.group(1).strip("0")):
+            raise Invalid(field, f"{label} {shown(str(value))} is not a duration such as 30m, 24h or 7d.", str(value))
+        found = timedelta(**{_UNITS[match.group(2) or "s"]: int(match.group(1))})
+    if not minimum <= found <= maximum:
+        raise Invalid(field, f"{label} {shown(text)} must be between {_span(minimum)} and {_span(maximum)}.", text)
+    return found
+
+
+def overlap(value: str | int | timedelta) -> timedelta:
+    """How long a rolled credential's previous value keeps working: 0 (ends now) to 30 days."""
+    return duration(value, "keep_old_for", "Keep-old-for", OVERLAP_MAX)
+
+
+def expiry(value: str | datetime | None, now: datetime) -> datetime | None:
+    """When a credential stops working: None (never), a duration from now (90d), a date (the end of
+    that day, UTC) or an ISO 8601 time; in the future, at most ten years away."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = value.strip()
+        if re.fullmatch(r"[0-9]{1,6}\s*[mhdw]", text.lower()):
+            moment = now + duration(text, "expires", "Expiry", LIFETIME_MAX, timedelta(minutes=1))
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise Invalid("expires", f"Expiry {shown(text)} is neither a date (2027-03-31) nor a duration "
+                              "such as 90d.", text) from None
+            if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+                moment = moment.replace(hour=23, minute=59, second=59)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment <= now:
+        raise Invalid("expires", f"Expiry {moment:%Y-%m-%d %H:%M} UTC is in the past.", str(value))
+    if moment - now > LIFETIME_MAX:
+        raise Invalid("expires", f"Expiry {moment:%Y-%m-%d} is more than ten years away.", str(value))
+    return moment
+
+
+def max_lifetime(value: str | int | timedelta | None) -> int | None:
+    """An organization's cap on credential lifetimes, in whole days (1d to 3650d); None lifts it."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
+        return None
+    found = duration(value, "max_lifetime", "Maximum lifetime", LIFETIME_MAX, timedelta(days=1))
+    if found % timedelta(days=1):
+        raise Invalid("max_lifetime", f"Maximum lifetime {shown(str(value))} must be whole days, e.g. 365d.",
+                      str(value))
+    return found.days
+
+
+def _span(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from turris_api.store import crypto
+from turris_api.store import crypto, validation
 from turris_api.store.database import Database
 from turris_api.store.lru import VerifiedLru
-from turris_api.store.models import ACTIVE, Member, VerifiedClient, VerifiedToken
+from turris_api.store.models import ACTIVE, Member, VerifiedClient, VerifiedToken, is_expired
 from turris_api.store.schema import (
     api_clients,
     member_tokens,
@@ -39,6 +39,9 @@ _CLIENT_SECRET = (
         api_clients.c.client_id,
         api_clients.c.name,
         api_clients.c.secret_hash,
+        api_clients.c.old_secret_hash,
+        api_clients.c.old_secret_expires_at,
+        api_clients.c.expires_at,
         api_clients.c.status,
         api_clients.c.last_used_at,
         api_clients.c.not_before,
@@ -56,6 +59,7 @@ _ACTIVE_CLIENT = (
         api_clients.c.name,
         api_clients.c.allowed_origins,
         api_clients.c.not_before,
+        api_clients.c.expires_at,
         api_clients.c.organization_id,
         organizations.c.name.label("org_name"),
         # In the same lookup: a revoked JWT costs no second round trip.
@@ -66,7 +70,7 @@ _ACTIVE_CLIENT = (
     .join(organizations, organizations.c.id == api_clients.c.organization_id)
     .where(api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE, organizations.c.api_access)
 )
-_CLIENT_ORIGINS = sa.select(api_clients.c.allowed_origins).where(
+_CLIENT_ORIGINS = sa.select(api_clients.c.allowed_origins, api_clients.c.expires_at).where(
     api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE
 )
 _RESTRICTED_TOKEN = (
@@ -74,6 +78,9 @@ _RESTRICTED_TOKEN = (
         restricted_tokens.c.id,
         restricted_tokens.c.name,
         restricted_tokens.c.token_hash,
+        restricted_tokens.c.old_token_hash,
+        restricted_tokens.c.old_token_expires_at,
+        restricted_tokens.c.expires_at,
         restricted_tokens.c.allowed_ips,
         restricted_tokens.c.last_used_at,
         restricted_tokens.c.organization_id,
@@ -102,6 +109,11 @@ def _verified_client(row) -> VerifiedClient:
     )
 
 
+def _old_open(old_hash: str | None, until: datetime | None, now: datetime) -> bool:
+    """Whether a rolled credential's previous value still works."""
+    return bool(old_hash) and until is not None and until > now
+
+
 class NeedsThread(Exception):
     """Raised instead of blocking work (an argon2 check, a write) by a check told `blocking=False`:
     an event loop asks that way first, and asks again from a worker thread on this."""
@@ -122,14 +134,22 @@ class Verifier:
     def verify_client(self, client_id: str, secret: str) -> VerifiedClient | None:
         """Client ID + secret -> the client, or None (unknown, wrong, non-active, plan without API).
 
-        Costs one argon2 verification whether or not the client exists.
+        Costs one argon2 verification whether or not the client exists; a second one only for a
+        client in the overlap of a roll whose new secret did not match (the old one is tried then).
         """
         row = self.db.fetch_one(self._client_secret, {"client_id": client_id[:64]})
-        if not crypto.verify_secret(row.secret_hash if row else None, secret):
+        now = utcnow()
+        if crypto.verify_secret(row.secret_hash if row else None, secret):
+            rehash = (row.secret_hash, secret)
+        elif _old_open(row and row.old_secret_hash, row and row.old_secret_expires_at, now) and crypto.verify_secret(
+            row.old_secret_hash, secret
+        ):
+            rehash = None  # it ends soon: not worth a new hash
+        else:
             return None
-        if row.status != ACTIVE or not row.api_access:
+        if row.status != ACTIVE or not row.api_access or is_expired(row.expires_at, now):
             return None
-        self._touch(api_clients, row.id, row.last_used_at, rehash=(row.secret_hash, secret))
+        self._touch(api_clients, row.id, row.last_used_at, rehash=rehash)
         return _verified_client(row)
 
     def active_client(self, client_id: str) -> VerifiedClient | None:
@@ -143,7 +163,7 @@ class Verifier:
         """The client behind a JWT and its Allowed Origins as stored now, in one lookup (no hashing);
         None too when the JWT with this `jti` was revoked."""
         row = self.db.fetch_one(self._active_client, {"client_id": client_id[:64], "jti": jti[:64]})
-        if row is None or row.revoked:
+        if row is None or row.revoked or is_expired(row.expires_at, utcnow()):
             return None
         return _verified_client(row), tuple(row.allowed_origins)
 
@@ -163,20 +183,31 @@ class Verifier:
     def client_origins(self, client_id: str) -> tuple[str, ...] | None:
         """The client's Allowed Origins as stored now, or None if it is gone or not active."""
         row = self.db.fetch_one(self._client_origins, {"client_id": client_id[:64]})
-        return None if row is None else tuple(row.allowed_origins)
+        if row is None or is_expired(row.expires_at, utcnow()):
+            return None
+        return tuple(row.allowed_origins)
 
-    def verify_restricted_token(self, token: str, *, blocking: bool = True) -> VerifiedToken | None:
+    def verify_restricted_token(
+        self, token: str, *, blocking: bool = True, address: str | None = None
+    ) -> VerifiedToken | None:
         """The token's row as stored now, or None. With blocking=False, raises NeedsThread rather
-        than hash (a token not verified before) or write (last_used_at due)."""
+        than hash (a token not verified before) or write (last_used_at due). Use is recorded, with
+        `address` when given, only if that address is allowed."""
         locator = crypto.locator_of(token, crypto.RESTRICTED_TOKEN_PREFIX)
         # A malformed token still costs one lookup (of a locator no token has): same path, same
         # timing, and the same 503 as any other while the store is down.
         row = self.db.fetch_one(self._restricted_token, {"locator": locator or ""})
-        if not self._check_bearer(self._tokens, row.token_hash if row else None, token, blocking):
+        now = utcnow()
+        hashes = () if row is None else (row.token_hash,) + (
+            (row.old_token_hash,) if _old_open(row.old_token_hash, row.old_token_expires_at, now) else ())
+        if not self._check_bearer(self._tokens, hashes, token, blocking):
             return None
-        if not row.api_access:
+        if not row.api_access or is_expired(row.expires_at, now):
             return None
-        self._touch(restricted_tokens, row.id, row.last_used_at, blocking=blocking)
+        due = row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
+        # Parsing the IP rules only when a use is due to be recorded: the service checks them on every request.
+        if due and (address is None or validation.address_allowed(address, row.allowed_ips)):
+            self._touch(restricted_tokens, row.id, row.last_used_at, blocking=blocking, address=address)
         return VerifiedToken(
             id=row.id,
             name=row.name,
@@ -190,7 +221,7 @@ class Verifier:
         The row is read on every call: a revoked token (its row deleted) fails on its next use."""
         locator = crypto.locator_of(token, crypto.MEMBER_TOKEN_PREFIX)
         row = self.db.fetch_one(self._member_token, {"locator": locator or ""})  # see verify_restricted_token
-        if not self._check_bearer(self._member_tokens, row.token_hash if row else None, token):
+        if not self._check_bearer(self._member_tokens, (row.token_hash,) if row else (), token):
             return None
         if row.expires_at <= utcnow():  # after the hash check: an expired token costs what a wrong one does
             return None
@@ -205,28 +236,35 @@ class Verifier:
         )
 
     @staticmethod
-    def _check_bearer(cache: VerifiedLru[str], stored_hash: str | None, token: str, blocking: bool = True) -> bool:
+    def _check_bearer(cache: VerifiedLru[str], hashes: tuple[str, ...], token: str, blocking: bool = True) -> bool:
+        """Whether `token` matches one of the stored `hashes` (the current first, then a rolled one's old)."""
         digest = cache.digest(token)
-        if stored_hash is not None and cache.get(digest) == stored_hash:
+        known = cache.get(digest)
+        if known is not None and known in hashes:
             return True
         if not blocking:
             raise NeedsThread
-        if stored_hash is None:
+        if not hashes:
             crypto.verify_secret(None, token)  # same cost as a miss on a real row
             return False
-        if crypto.verify_secret(stored_hash, token):
-            cache.remember(digest, stored_hash)
-            return True
+        for stored_hash in hashes:
+            if crypto.verify_secret(stored_hash, token):
+                cache.remember(digest, stored_hash)
+                return True
         return False
 
     def _touch(
-        self, table: sa.Table, row_id: int, last_used_at, rehash: tuple[str, str] | None = None, *, blocking: bool = True
+        self, table: sa.Table, row_id: int, last_used_at, rehash: tuple[str, str] | None = None, *, blocking: bool = True,
+        address: str | None = None,
     ) -> None:
-        """Record use at most once a minute; upgrade the hash if its parameters are outdated."""
+        """Record use (and from which address) at most once a minute; upgrade the hash if its parameters
+        are outdated."""
         now = utcnow()
         values: dict = {}
         if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
             values["last_used_at"] = now
+            if address is not None:
+                values["last_used_ip"] = address[:45]
         if rehash is not None and crypto.needs_rehash(rehash[0]):
             values["secret_hash"] = crypto.hash_secret(rehash[1])
         if not values:

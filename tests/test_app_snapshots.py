@@ -273,3 +273,52 @@ def test_created_modal_close_confirmation(db, snap_compare):
         await steady(pilot)
 
     assert snap_compare(make_app(store_as(db, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+@pytest.fixture
+def rolled(populated, monkeypatch):
+    """A fixed clock for store and app, one client rolled with a day's overlap and used once."""
+    from datetime import UTC, datetime
+
+    from tests.support.clock import install_clock
+    from turris_api.widgets import moments
+
+    clock = install_clock(monkeypatch)
+    clock.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    monkeypatch.setattr(moments, "now", clock)
+    admin = store_as(populated, ADMIN)
+    policy = next(c for c in admin.list_clients() if c.name == "Policy admin sync")
+    admin.roll_client(policy.id, "24h")
+    clock.advance(minutes=3)
+    return populated
+
+
+def test_rolled_client_panel_shows_both_last_fours_and_the_end(rolled, snap_compare):
+    async def run(pilot) -> None:
+        page = await open_api(pilot)
+        table = page.query_one(ClientTable)
+        table.focus()
+        table.move_cursor(row=2, column=0)  # by name: Data warehouse loader, Partner bridge, Policy admin sync
+        await pilot.press("enter")
+        await steady(pilot)
+        page.form.query_one("#roll").scroll_visible(animate=False)
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(rolled, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+def test_rolled_secret_modal(rolled, snap_compare):
+    async def run(pilot) -> None:
+        from turris_api.screens.modals import ClientCreatedModal
+
+        page = await open_api(pilot)
+        table = page.query_one(ClientTable)
+        table.focus()
+        table.move_cursor(row=0, column=0)
+        await pilot.press("enter")
+        await steady(pilot)
+        page.form.query_one("#roll").press()
+        await until(pilot, lambda: isinstance(pilot.app.screen, ClientCreatedModal), "the rolled modal")
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(rolled, ADMIN)), run_before=run, terminal_size=WIDE)

@@ -87,7 +87,8 @@ def test_list_prints_tab_separated_values_with_a_header_when_piped(tmp_path):
     assert script(tmp_path, "client", "create", "--name", SNEAKY, "--origins", "https://a.example").returncode == 0
     done = script(tmp_path, "client", "list")
     header, row = done.stdout.splitlines()
-    assert header.split("\t") == ["ID", "NAME", "CLIENT ID", "SECRET", "ALLOWED ORIGINS", "STATUS"]
+    assert header.split("\t") == ["ID", "NAME", "CLIENT ID", "SECRET", "ALLOWED ORIGINS", "STATUS", "OLD SECRET",
+                                  "EXPIRES (UTC)"]
     cells = row.split("\t")
     assert cells[1] == "Prod\\u200bLoader"  # made visible, exactly as the app shows it
     assert cells[3].startswith("••••") and cells[5] == "active"

@@ -66,7 +66,8 @@ def test_me_reports_member_role_permission_and_plan(http, as_admin, admin):
     me = admin.me()
     assert body["member"]["email"] == me.member.email
     assert body["member"]["role"] == "admin"
-    assert body["organization"] == {"id": me.organization.id, "name": me.organization.name, "api_access": True}
+    assert body["organization"] == {"id": me.organization.id, "name": me.organization.name, "api_access": True,
+                                    "max_lifetime_days": None}
     assert body["can_manage_clients"] and body["can_manage_tokens"] and body["sees_credential_controls"]
 
 

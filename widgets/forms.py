@@ -12,12 +12,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
-from turris_api.store.models import ApiClient, ClientDraft, RestrictedToken, TokenDraft
+from turris_api.store.models import DEFAULT_OVERLAP, ApiClient, ClientDraft, RestrictedToken, TokenDraft, is_expired
+from turris_api.widgets import moments
 from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert
 
 SUPPORT_EMAIL = "support@turris.com"
 NO_ORIGINS_WARNING = "⚠ No Allowed Origins: requests from any browser origin will be accepted."
+DEFAULT_KEEP_OLD = f"{int(DEFAULT_OVERLAP.total_seconds() // 3600)}h"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class FieldSpec:
     placeholder: str
     required: bool = False
     hint: str = ""
+
+
+EXPIRES_FIELD = FieldSpec("expires", "Expires", "never, or 90d, or 2027-03-31",
+                          hint="A time from now (90d, 12w) or a date (UTC); empty for never, within your "
+                               "organization's policy.")
 
 
 class CredentialForm(Guarded, Vertical):
@@ -58,6 +65,27 @@ class CredentialForm(Guarded, Vertical):
             return self.form
 
     @dataclass
+    class RollRequested(Message):
+        """Roll secret was pressed: a new value, the current one working for `keep_old_for` more."""
+
+        form: CredentialForm
+        keep_old_for: str
+
+        @property
+        def control(self) -> CredentialForm:
+            return self.form
+
+    @dataclass
+    class EndOldRequested(Message):
+        """End old was pressed: the previous value of a roll should stop working now."""
+
+        form: CredentialForm
+
+        @property
+        def control(self) -> CredentialForm:
+            return self.form
+
+    @dataclass
     class Cancelled(Message):
         """Cancel was pressed."""
 
@@ -80,7 +108,43 @@ class CredentialForm(Guarded, Vertical):
         return self.record is None
 
     def initial(self, field: str) -> str:
+        if field == "expires" and self.record is not None and self.record.expires_at is not None:
+            return self.record.expires_at.strftime("%Y-%m-%d %H:%M")
         return ""
+
+    def expires(self):
+        """What the Expires field asks for: the stored time itself while the field is as it opened."""
+        typed = self.value("expires")
+        if self.record is not None and typed == self.initial("expires"):
+            return self.record.expires_at
+        return typed
+
+    def compose_value_lines(self, label: str, kind: str, last4: str, old_last4: str | None) -> ComposeResult:
+        """The secret's last four, the old one's while a roll's overlap lasts, expiry, last use, and Roll."""
+        record, at = self.record, moments.now()
+        yield Label(label, classes="field-label")
+        yield Static(inert(f"••••{last4}  (shown only once: roll it for a new one)"), classes="field-readonly",
+                     id="current-value")
+        until = record.old_until(at)
+        if until is not None and old_last4 is not None:
+            yield Static(inert(f"Old {kind} ••••{old_last4} works until {moments.stamp(until)} "
+                               f"({moments.left(until, at)})"), classes="field-warning", id="old-value")
+        if is_expired(record.expires_at, at):
+            yield Static(inert(f"Expired {moments.stamp(record.expires_at)}: refused everywhere. Give it a new "
+                               "expiry or delete it."), classes="form-locked", id="expiry-note")
+        elif moments.expiring_soon(record.expires_at, at):
+            yield Static(inert(f"Expires {moments.stamp(record.expires_at)} ({moments.left(record.expires_at, at)})"),
+                         classes="field-warning", id="expiry-note")
+        used = "Never used" if record.last_used_at is None else f"Last used {moments.ago(record.last_used_at, at)}"
+        if record.last_used_at is not None and getattr(record, "last_used_ip", None):
+            used += f" from {record.last_used_ip}"
+        yield Static(inert(used), classes="field-hint", id="last-used")
+        with Horizontal(classes="roll-row"):
+            yield Label("Keep old for", classes="roll-label")
+            yield Input(DEFAULT_KEEP_OLD, id="keep-old-for", classes="roll-input", select_on_focus=False)
+            yield Button(f"Roll {kind}", id="roll")
+            if until is not None:
+                yield Button("End old", id="end-old")
 
     def compose(self) -> ComposeResult:
         yield Label(self.TITLE_NEW if self.is_new else self.TITLE_EXISTING, classes="form-title")
@@ -170,7 +234,20 @@ class CredentialForm(Guarded, Vertical):
     @on(Button.Pressed, "#submit")
     def submit(self, event: Message) -> None:
         event.stop()
+        if isinstance(event, Input.Submitted) and event.input.id == "keep-old-for":
+            self.post_message(self.RollRequested(self, event.value))
+            return
         self.action_submit()
+
+    @on(Button.Pressed, "#roll")
+    def roll(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.RollRequested(self, self.query_one("#keep-old-for", Input).value))
+
+    @on(Button.Pressed, "#end-old")
+    def end_old(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.EndOldRequested(self))
 
     def action_submit(self) -> None:
         # Busy at once, not when the page gets the message: a second Enter 50 ms later must find it so.
@@ -204,6 +281,7 @@ class ClientForm(CredentialForm):
             "https://app.example.com, https://admin.example.com",
             hint="Comma-separated browser origins allowed to use this client.",
         ),
+        EXPIRES_FIELD,
     )
 
     record: ApiClient | None
@@ -213,6 +291,8 @@ class ClientForm(CredentialForm):
             return ""
         if field == "allowed_origins":
             return ", ".join(self.record.allowed_origins)
+        if field == "expires":
+            return super().initial(field)
         return getattr(self.record, field)
 
     def compose_extra(self) -> ComposeResult:
@@ -225,11 +305,8 @@ class ClientForm(CredentialForm):
         if self.record is not None:
             yield Label("Client ID", classes="field-label")
             yield Static(inert(self.record.client_id), classes="field-readonly")
-            yield Label("Client Secret", classes="field-label")
-            yield Static(
-                inert(f"••••{self.record.secret_last4}  (shown only once, at creation; to rotate, delete and create anew)"),
-                classes="field-readonly",
-            )
+            yield from self.compose_value_lines("Client Secret", "secret", self.record.secret_last4,
+                                                self.record.old_secret_last4)
         yield Static(NO_ORIGINS_WARNING, id="origins-warning", classes="field-warning", markup=False)
 
     def on_mount(self) -> None:
@@ -245,6 +322,7 @@ class ClientForm(CredentialForm):
             name=self.value("name"),
             description=self.value("description"),
             allowed_origins=self.value("allowed_origins"),
+            expires=self.expires(),
         )
 
 
@@ -262,6 +340,7 @@ class TokenForm(CredentialForm):
             required=True,
             hint="Comma-separated addresses or CIDR ranges allowed to use this token.",
         ),
+        EXPIRES_FIELD,
     )
 
     record: RestrictedToken | None
@@ -271,15 +350,13 @@ class TokenForm(CredentialForm):
             return ""
         if field == "allowed_ips":
             return ", ".join(self.record.allowed_ips)
+        if field == "expires":
+            return super().initial(field)
         return getattr(self.record, field)
 
     def compose_extra(self) -> ComposeResult:
         if self.record is not None:
-            yield Label("Token", classes="field-label")
-            yield Static(
-                inert(f"••••{self.record.token_last4}  (shown only once, at creation; to rotate, delete and create anew)"),
-                classes="field-readonly",
-            )
+            yield from self.compose_value_lines("Token", "token", self.record.token_last4, self.record.old_token_last4)
         yield Static(
             "Restricted Access Tokens reach only a small subset of API endpoints. "
             "For broader coverage, use an API Client.",
@@ -288,4 +365,4 @@ class TokenForm(CredentialForm):
         )
 
     def draft(self) -> TokenDraft:
-        return TokenDraft(name=self.value("name"), allowed_ips=self.value("allowed_ips"))
+        return TokenDraft(name=self.value("name"), allowed_ips=self.value("allowed_ips"), expires=self.expires())

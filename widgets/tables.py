@@ -23,7 +23,8 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 
-from turris_api.store.models import ApiClient, RestrictedToken
+from turris_api.store.models import ACTIVE, ApiClient, RestrictedToken
+from turris_api.widgets import moments
 from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert, masked, printable
 
@@ -158,6 +159,48 @@ def status_badge(status: str, palette: Palette) -> Text:
     return inert(f"● {status}", f"bold {colour}")
 
 
+def status_word(record: ApiClient | RestrictedToken) -> str:
+    """`expired`, `Nd left` within a week of expiry, else the stored status."""
+    at = moments.now()
+    status = record.shown_status(at)
+    if status == ACTIVE and moments.expiring_soon(record.expires_at, at):
+        days = max((record.expires_at - at).days, 0)
+        return f"{days}d left" if days else "<1d left"
+    return status
+
+
+def status_cell(record: ApiClient | RestrictedToken, palette: Palette) -> Text:
+    """Green active, yellow close to expiry, red expired or disabled."""
+    word = status_word(record)
+    if word.endswith("left"):
+        return inert(f"● {word}", f"bold {palette.warning}")
+    return status_badge(printable(word), palette)
+
+
+def status_width(records: Sequence) -> int:
+    return max((cell_len(f"● {printable(status_word(r))}") for r in records), default=8)
+
+
+def value_cell(last4: str, old_last4: str | None, until, palette: Palette, width: int) -> Text:
+    """The current value's last four and, while a roll's overlap lasts, the old one's and its end."""
+    text = masked(last4)
+    if until is None or old_last4 is None:
+        return text
+    for tail in (f" ••••{old_last4} until {until:%m-%d %H:%M}", f" ••••{old_last4}", " +old", "+"):
+        if cell_len(tail) + text.cell_len <= width:
+            text.append(tail, palette.warning)
+            break
+    return text
+
+
+def rolling(records: Sequence, at) -> bool:
+    """Whether any record is in the overlap of a roll (its value column then grows to show both)."""
+    return any(r.old_until(at) is not None for r in records)
+
+
+VALUE_FULL = 35  # "••••abcd ••••wxyz until 12-02 14:00"
+
+
 class LazyCell(tuple):
     """A cell rendered on demand from its record: (table, record, column). A tuple, so creating
     thousands costs no Python-level __init__; it measures as its column's width, so adding rows
@@ -234,7 +277,11 @@ class CredentialTable(Guarded, DataTable):
     def column_widths(self) -> dict[str, int]:
         """The widths that fit the room the table has now."""
         specs = self.specs()
-        return fit(specs, self.PLAN, self.scrollable_content_region.width, self.cell_padding)
+        return fit(specs, self.plan(), self.scrollable_content_region.width, self.cell_padding)
+
+    def plan(self) -> Plan:
+        """How leftover width is handed out for the records shown."""
+        return self.PLAN
 
     def specs(self) -> tuple[ColumnSpec, ...]:
         """The columns for the records shown (a subclass may size one by its values)."""
@@ -361,10 +408,19 @@ class ClientTable(CredentialTable):
 
     def specs(self) -> tuple[ColumnSpec, ...]:
         # Status is as wide as its longest word, so `● disabled` is never cut.
-        status = max((cell_len(f"● {printable(r.status)}") for r in self._records), default=8)
+        status = status_width(self._records)
+        wide = rolling(self._records, moments.now())
         return tuple(
-            ColumnSpec(s.key, s.label, status, status) if s.key == "status" else s for s in self.COLUMNS
+            ColumnSpec(s.key, s.label, status, status) if s.key == "status"
+            else ColumnSpec(s.key, s.label, 13, VALUE_FULL, short_label=s.short_label) if s.key == "secret" and wide
+            else s
+            for s in self.COLUMNS
         )
+
+    def plan(self) -> Plan:
+        if not rolling(self._records, moments.now()):
+            return self.PLAN
+        return (*self.PLAN[:5], ("secret", VALUE_FULL), *self.PLAN[5:])
 
     def cell_text(self, record: ApiClient, column: str, width: int) -> Text:
         p = self.palette
@@ -375,14 +431,14 @@ class ClientTable(CredentialTable):
         if column == "client_id":
             return inert(middle(printable(record.client_id), width))
         if column == "secret":
-            return masked(record.secret_last4)
+            return value_cell(record.secret_last4, record.old_secret_last4, record.old_until(moments.now()), p, width)
         if column == "origins":
             return pills(record.allowed_origins, p, inert("any origin", p.warning), width)
-        return status_badge(record.status, p)
+        return status_cell(record, p)
 
 
 class TokenTable(CredentialTable):
-    """Restricted Access Tokens: Name, Token, Allowed IPs."""
+    """Restricted Access Tokens: Name, Token, Allowed IPs, Status."""
 
     COLUMNS = (
         ColumnSpec("name", "Name", 14, 40),
@@ -396,10 +452,27 @@ class TokenTable(CredentialTable):
         ("ips", 10_000),
     )
 
+    def specs(self) -> tuple[ColumnSpec, ...]:
+        # Status only once some token has an expiry: without one a token is simply there.
+        specs = list(self.COLUMNS)
+        if rolling(self._records, moments.now()):
+            specs[1] = ColumnSpec("token", "Token", 13, VALUE_FULL)
+        if any(r.expires_at is not None for r in self._records):
+            width = status_width(self._records)
+            specs.append(ColumnSpec("status", "Status", width, width))
+        return tuple(specs)
+
+    def plan(self) -> Plan:
+        if not rolling(self._records, moments.now()):
+            return self.PLAN
+        return (*self.PLAN[:3], ("token", VALUE_FULL), *self.PLAN[3:])
+
     def cell_text(self, record: RestrictedToken, column: str, width: int) -> Text:
         p = self.palette
         if column == "name":
             return inert(shorten_name(printable(record.name), width), "bold")
         if column == "token":
-            return masked(record.token_last4)
+            return value_cell(record.token_last4, record.old_token_last4, record.old_until(moments.now()), p, width)
+        if column == "status":
+            return status_cell(record, p)
         return pills(record.allowed_ips, p, inert("—", p.muted), width)

@@ -72,6 +72,24 @@ def delete_client(ref: ItemRef, store: Store) -> Response:
     return Response(status_code=204)
 
 
+@router.post(
+    "/api-clients/{ref}/roll",
+    status_code=201,
+    response_model=schemas.CreatedClientOut,
+    summary="A new Client Secret, in this answer only; the current one works for keep_old_for_seconds more",
+)
+def roll_client(ref: ItemRef, store: Store, body: schemas.RollIn | None = None) -> Response:
+    result = store.roll_client(ref, (body or schemas.RollIn()).keep_old_for_seconds)
+    out = schemas.CreatedClientOut.model_validate(shapes.created_client_json(result))
+    return _created(out.model_dump(mode="json"))
+
+
+@router.post("/api-clients/{ref}/end-old", response_model=schemas.ApiClientOut,
+             summary="The previous secret of a roll stops working now")
+def end_old_client(ref: ItemRef, store: Store) -> schemas.ApiClientOut:
+    return schemas.ApiClientOut.model_validate(store.end_old_client(ref))
+
+
 @router.get("/restricted-tokens", response_model=list[schemas.RestrictedTokenOut], summary="Restricted Access Tokens")
 def list_tokens(store: Store) -> list[schemas.RestrictedTokenOut]:
     return [schemas.RestrictedTokenOut.model_validate(t) for t in store.list_tokens()]
@@ -107,6 +125,24 @@ def update_token(ref: ItemRef, change: schemas.TokenUpdateIn, store: Store) -> s
 def delete_token(ref: ItemRef, store: Store) -> Response:
     store.delete_token(ref)
     return Response(status_code=204)
+
+
+@router.post(
+    "/restricted-tokens/{ref}/roll",
+    status_code=201,
+    response_model=schemas.CreatedTokenOut,
+    summary="A new token value, in this answer only; the current one works for keep_old_for_seconds more",
+)
+def roll_token(ref: ItemRef, store: Store, body: schemas.RollIn | None = None) -> Response:
+    result = store.roll_token(ref, (body or schemas.RollIn()).keep_old_for_seconds)
+    out = schemas.CreatedTokenOut.model_validate(shapes.created_token_json(result))
+    return _created(out.model_dump(mode="json"))
+
+
+@router.post("/restricted-tokens/{ref}/end-old", response_model=schemas.RestrictedTokenOut,
+             summary="The previous value of a roll stops working now")
+def end_old_token(ref: ItemRef, store: Store) -> schemas.RestrictedTokenOut:
+    return schemas.RestrictedTokenOut.model_validate(store.end_old_token(ref))
 
 
 @router.get("/audit-events", response_model=list[schemas.AuditEventOut], summary="Recent changes, newest first")
