@@ -226,7 +226,7 @@ class ApiPage(Guarded, Vertical):
         empty.display = not (event.clients or event.tokens)
         if self._select is not None:
             self._select_row(*self._select)
-        elif first and not self.slide_over.visible:
+        elif first and not self.slide_over.visible and self.display:  # only the page on show takes focus
             focused = self.screen.focused
             if focused is None or focused.id in ("add-new", "settings-nav"):
                 self.call_after_refresh(self.focus_default)

@@ -44,8 +44,7 @@ class HelpScreen(Guarded, ModalScreen[None]):
             text.append("  (not available here now)", style="dim")
         return text
 
-    def on_mount(self) -> None:
-        self.query_one("#close").focus()
+    AUTO_FOCUS = "#close"  # Textual focuses it as the screen opens; nothing to fail if it closed first
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

@@ -47,8 +47,7 @@ class CreatedModal(Guarded, ModalScreen[None]):
                 yield Button("Ok", id="ok", variant="primary")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#value-0").focus()
+    AUTO_FOCUS = "#value-0"  # Textual focuses it as the screen opens; nothing to fail if it closed first
 
     @property
     def uncopied(self) -> list[str]:
@@ -170,8 +169,7 @@ class ConfirmDelete(Guarded, ModalScreen[bool]):
                 yield Button("Delete", id="confirm", variant="error")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel").focus()
+    AUTO_FOCUS = "#cancel"  # Textual focuses it as the screen opens; nothing to fail if it closed first
 
     @on(Button.Pressed, "#confirm")
     def confirm(self) -> None:
@@ -204,8 +202,7 @@ class Confirm(Guarded, ModalScreen[bool]):
                 yield Button(self._confirm, id="confirm", variant="error")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel").focus()
+    AUTO_FOCUS = "#cancel"  # Textual focuses it as the screen opens; nothing to fail if it closed first
 
     @on(Button.Pressed, "#confirm")
     def confirm(self) -> None:
@@ -248,8 +245,7 @@ class LinkModal(Guarded, ModalScreen[None]):
                 yield Button("Close", id="close")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#copy").focus()
+    AUTO_FOCUS = "#copy"  # Textual focuses it as the screen opens; nothing to fail if it closed first
 
     @on(CopyableValue.CopyRequested)
     @on(Button.Pressed, "#copy")

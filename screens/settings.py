@@ -184,6 +184,8 @@ class SettingsModal(Guarded, ModalScreen[None]):
     def nav_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.show_page(event.option.id)
+            if event.option.id == "api":  # into the page, as the deep link does (a folded nav then folds away)
+                self.call_after_refresh(self._focus_page)
 
     @on(Button.Pressed, "#settings-close")
     def action_close(self) -> None:

@@ -14,7 +14,6 @@ from tests.test_app_common import ADMIN, MANAGER, READER, app_database, make_app
 from turris_api.app.app import TurrisApp
 from turris_api.screens.modals import CreatedModal
 from turris_api.store.models import ClientDraft, TokenDraft
-from turris_api.widgets.copyable import CopyableValue
 
 STEPS = int(os.environ.get("WALK_STEPS", "2000"))
 BURST = 10
@@ -70,13 +69,13 @@ async def test_random_walk_never_fails_and_never_keeps_a_secret(db, email, seed,
 
     monkeypatch.setattr(TurrisApp, "action_quit", stay)
     opened: list[tuple[CreatedModal, list[str]]] = []  # every Created modal, with its values when it opened
-    mount = CreatedModal.on_mount
+    init = CreatedModal.__init__
 
-    def record(self) -> None:
-        opened.append((self, [w.value for w in self.query(CopyableValue)]))
-        mount(self)
+    def record(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        opened.append((self, [value for _, value in self._values]))
 
-    monkeypatch.setattr(CreatedModal, "on_mount", record)
+    monkeypatch.setattr(CreatedModal, "__init__", record)
     seeded(db)
     rng = random.Random(seed)
     app = make_app(store_as(db, email))

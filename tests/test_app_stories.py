@@ -719,6 +719,23 @@ async def test_s_reopens_settings_on_the_page_left(admin):
         assert app.screen.current_page == "api"
 
 
+async def test_at_80_columns_settings_opens_with_its_nav_in_hand_and_reaches_the_api_page(admin):
+    """The nav is folded away at 80 columns: opening Settings must focus it (so it shows), not a control
+    of the hidden API page, and Down, Enter reach API by keyboard alone."""
+    admin.create_client(ClientDraft("Warehouse loader"))
+    app = make_app(admin, open_link=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.me is not None, "who we are")
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SettingsModal) and app.screen.api_page.loaded, "settings")
+        nav = app.screen.query_one(SettingsNav)
+        assert nav.has_focus and nav.size.width > 0  # unfolded, because it holds focus
+        await pilot.press("down", "enter")  # Profile -> API (the group headings are skipped)
+        await settle(pilot)
+        assert app.screen.current_page == "api"
+        assert "Warehouse loader" in screen_text(app)
+
+
 # --- smaller -------------------------------------------------------------------------------
 
 
