@@ -131,6 +131,23 @@ async def test_edit_then_update_notifies_and_changes_the_row(admin):
         assert "Warehouse loader" in screen_text(app)
 
 
+async def test_keyboard_only_delete_at_80x24_is_two_shift_tabs_away(admin):
+    """At 80x24 the buttons sit under the fields; Shift+Tab from the first field wraps to them."""
+    admin.create_client(ClientDraft("Retired job", "", ""))
+    app = make_app(admin)
+    async with app.run_test(size=(80, 24)) as pilot:
+        page = await open_api(pilot)
+        await pilot.press("enter")  # the first table has focus: open its row
+        await until(pilot, lambda: page.slide_over.visible and page.form is not None, "the panel")
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "name", "the first field")
+        await pilot.press("shift+tab", "shift+tab")  # Cancel, then Delete: no invisible box between
+        assert app.focused.id == "delete"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDelete), "the confirmation")
+        await pilot.press("tab", "enter")  # from Cancel (the safe answer has focus) to Delete
+        await until(pilot, lambda: not admin.list_clients(), "the deletion")
+
+
 async def test_delete_after_confirmation_removes_row_and_hides_empty_table(admin):
     admin.create_client(ClientDraft("Retired job", "", ""))
     kept = admin.create_token(TokenDraft("Portal", "203.0.113.10"))

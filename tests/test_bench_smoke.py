@@ -51,7 +51,7 @@ TARGETED = {
     "service_forward_jwt": ("ratio", ">=", 0.6),
     "service_forward_rat": ("ratio", ">=", 0.6),
     "store_list_sqlite": ("value", "<=", 100),
-    "app_paint_1k": ("ratio", "<=", 2),
+    "app_paint_1k": ("ratio", "<=", 2.5),
     "app_paint_10k": ("ratio", "<=", 4),
 }
 POSTGRES = {"store_create_postgresql", "store_list_postgresql"}

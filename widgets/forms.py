@@ -150,7 +150,11 @@ class CredentialForm(Guarded, Vertical):
         yield Label(self.TITLE_NEW if self.is_new else self.TITLE_EXISTING, classes="form-title")
         if not self.editable:
             yield Static(inert(self.reason), classes="form-locked")
-        with VerticalScroll(classes="form-scroll"), Vertical(classes="form-fields", disabled=not self.editable) as fields:
+        with VerticalScroll(classes="form-scroll") as scroll, \
+                Vertical(classes="form-fields", disabled=not self.editable) as fields:
+            # Tab goes field to field (each scrolls itself into view); a locked form has no fields to
+            # focus, so there the box itself takes focus, to scroll by keyboard.
+            scroll.can_focus = not self.editable
             if not self.editable:
                 fields.tooltip = self.reason
             for spec in self.FIELDS:
