@@ -142,60 +142,27 @@ class TokenCreatedModal(CreatedModal):
         )
 
 
-class ConfirmDelete(Guarded, ModalScreen[bool]):
-    """Asks before a credential is deleted; True means delete."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
-
-    def __init__(self, kind: str, name: str) -> None:
-        super().__init__(classes="confirm-modal")
-        self.kind = kind
-        self.credential_name = name
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(f"Delete {self.kind}?", classes="dialog-title")
-            name = inert(self.credential_name, "bold")
-            name.no_wrap, name.overflow = False, "fold"  # the whole name, wrapped: the user must see what goes
-            yield Static(name, classes="dialog-subject")
-            yield Static(
-                "Deletion takes effect immediately and cannot be undone. Any integration still using this "
-                "credential will start getting authentication failures.",
-                classes="dialog-warning",
-                markup=False,
-            )
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Delete", id="confirm", variant="error")
-        yield Footer()
-
-    AUTO_FOCUS = "#cancel"  # Textual focuses it as the screen opens; nothing to fail if it closed first
-
-    @on(Button.Pressed, "#confirm")
-    def confirm(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-
 class Confirm(Guarded, ModalScreen[bool]):
     """A yes-or-no question before something is lost; True means go ahead. Escape and Enter on the
     focused button answer it; the safe answer has focus."""
 
     BINDINGS = [Binding("escape", "cancel", "Back")]
 
-    def __init__(self, title: str, message: str, confirm: str, cancel: str = "Back") -> None:
+    def __init__(self, title: str, message: str, confirm: str, cancel: str = "Back", subject: str = "") -> None:
         super().__init__(classes="confirm-modal")
         self._title = title
         self._message = message
         self._confirm = confirm
         self._cancel = cancel
+        self._subject = subject  # what the question is about (a credential's name), shown whole
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
+            if self._subject:
+                name = inert(self._subject, "bold")
+                name.no_wrap, name.overflow = False, "fold"  # the whole name, wrapped: the user must see what goes
+                yield Static(name, classes="dialog-subject")
             yield Static(self._message, classes="dialog-warning", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._cancel, id="cancel")
@@ -211,6 +178,26 @@ class Confirm(Guarded, ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class ConfirmDelete(Confirm):
+    """Asks before a credential is deleted; True means delete."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(
+            f"Delete {kind}?",
+            "Deletion takes effect immediately and cannot be undone. Any integration still using this "
+            "credential will start getting authentication failures.",
+            "Delete",
+            cancel="Cancel",
+            subject=name,
+        )
+        self.kind = kind
+        self.credential_name = name
+
+
 
 
 def discard_changes() -> Confirm:

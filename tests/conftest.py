@@ -92,6 +92,21 @@ def admin(db) -> LocalStore:
     return LocalStore(db)
 
 
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """`turris-api` in-process on a fresh SQLite store: run(*argv) -> (exit code, stdout, stderr)."""
+    from turris_api.app.cli import main
+
+    monkeypatch.setenv("TURRIS_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI nothing may skip: a skip there means a missing install step."""

@@ -10,20 +10,6 @@ import sys
 
 import pytest
 
-from turris_api.app.cli import main
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TURRIS_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
 
 def test_client_lifecycle_with_json(cli):
     code, out, _ = cli("client", "create", "--name", "Loader", "--description", "nightly", "--origins",

@@ -12,22 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from turris_api.app.cli import main
-
 TURRIS_API = str(Path(sys.executable).with_name("turris-api"))
 SNEAKY = "Prod\u200bLoader"  # a zero-width space: must not pass for "ProdLoader"
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TURRIS_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def script(tmp_path, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -6,20 +6,6 @@ import json
 
 import pytest
 
-from turris_api.app.cli import main
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TURRIS_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
 
 def test_client_roll_prints_the_new_secret_once_and_the_old_ones_end(cli):
     created = json.loads(cli("client", "create", "--name", "Loader", "--json")[1])
