@@ -59,14 +59,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def site_config(auth_port: int, guarded: int, straight: int, upstream: int) -> str:
+def documented_site(auth_port: int, upstream: int, listen: int) -> str:
+    """docs/gateway/nginx.conf with its documented ports replaced: what the tests and the benchmark run."""
     site = DOCS_CONFIG.read_text()
     for documented, actual in (("127.0.0.1:8000", auth_port), ("127.0.0.1:9000", upstream),
-                               ("127.0.0.1:8080", guarded)):
-        if documented not in site:  # the docs changed shape: measure nothing rather than something else
+                               ("127.0.0.1:8080", listen)):
+        if documented not in site:  # the docs changed shape: run nothing rather than something else
             raise RuntimeError(f"{DOCS_CONFIG} no longer has {documented}")
         site = site.replace(documented, f"127.0.0.1:{actual}")
-    return site + STRAIGHT_AND_UPSTREAM.format(straight=straight, upstream=upstream)
+    return site
+
+
+def site_config(auth_port: int, guarded: int, straight: int, upstream: int) -> str:
+    return documented_site(auth_port, upstream, guarded) + STRAIGHT_AND_UPSTREAM.format(straight=straight, upstream=upstream)
 
 
 def version(binary: str) -> str:
@@ -75,11 +80,11 @@ def version(binary: str) -> str:
 
 
 @contextmanager
-def running(binary: str, prefix: Path, auth_port: int) -> Iterator[Gateway]:
-    """nginx in the foreground as the current user, one worker, everything it writes under `prefix`."""
+def nginx_process(binary: str, prefix: Path, site: str, ports: tuple[int, ...]) -> Iterator[None]:
+    """nginx in the foreground as the current user, one worker, serving `site`, everything it writes
+    under `prefix`; ready once each of `ports` accepts a connection, stopped on exit."""
     prefix.mkdir(parents=True, exist_ok=True)
-    guarded, straight, upstream = _free_port(), _free_port(), _free_port()
-    (prefix / "gateway.conf").write_text(site_config(auth_port, guarded, straight, upstream))
+    (prefix / "gateway.conf").write_text(site)
     temp = {name: prefix / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
     for path in temp.values():
         path.mkdir(exist_ok=True)
@@ -108,7 +113,7 @@ http {{
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        for port in (guarded, straight, upstream):
+        for port in ports:
             while True:
                 if proc.poll() is not None:
                     error_log = prefix / "error.log"
@@ -121,7 +126,7 @@ http {{
                     if time.monotonic() > deadline:
                         raise RuntimeError("nginx did not listen in time") from None
                     time.sleep(0.05)
-        yield Gateway(f"http://127.0.0.1:{guarded}", f"http://127.0.0.1:{straight}", version(binary))
+        yield
     finally:
         proc.terminate()
         try:
@@ -130,3 +135,12 @@ http {{
             proc.kill()
             proc.wait()
         log.close()
+
+
+@contextmanager
+def running(binary: str, prefix: Path, auth_port: int) -> Iterator[Gateway]:
+    """The documented gateway, a straight route beside it and the upstream both share."""
+    guarded, straight, upstream = _free_port(), _free_port(), _free_port()
+    site = site_config(auth_port, guarded, straight, upstream)
+    with nginx_process(binary, prefix, site, (guarded, straight, upstream)):
+        yield Gateway(f"http://127.0.0.1:{guarded}", f"http://127.0.0.1:{straight}", version(binary))
