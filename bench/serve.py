@@ -1,8 +1,10 @@
 """Child process for the service benchmark: the real service plus two bare baseline routes.
 
 `python -m bench.serve DB_URL PORT [WORKERS]` builds the app with the service's own factory, adds
-`POST /bench/bare-form` and `GET /bench/bare-get` (here only, never in the product), and serves
-it on 127.0.0.1 the way `server.run.serve` does: same framework, server options and worker count.
+`POST /bench/bare-form` and `GET /bench/bare-get` (here only, never in the product) as hot routes,
+so they pass the same edge (access log, metrics, request id) and dispatch as the token endpoint and
+the protected API, and serves it on 127.0.0.1 the way `server.run.serve` does: same server options
+and worker count.
 """
 
 from __future__ import annotations
@@ -12,22 +14,28 @@ import os
 import sys
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from turris_api.server.hot import HotRoute
 
 BARE_FORM = "/bench/bare-form"
 BARE_GET = "/bench/bare-get"
 CONFIG_ENV = "BENCH_SERVE_CONFIG"  # how several uvicorn workers learn the database and port
 
 
-def add_baselines(app: FastAPI) -> None:
-    @app.post(BARE_FORM, include_in_schema=False)
-    async def bare_form(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("ascii")))
-        return Response(b'{"grant_type": "%s"}' % form.get("grant_type", "").encode(), media_type="application/json")
+async def bare_form(request: Request, service) -> Response:
+    form = dict(parse_qsl((await request.body()).decode("ascii")))
+    return Response(b'{"grant_type": "%s"}' % form.get("grant_type", "").encode(), media_type="application/json")
 
-    @app.get(BARE_GET, include_in_schema=False)
-    async def bare_get() -> Response:
-        return Response(b'{"ok": true}', media_type="application/json")
+
+async def bare_get(request: Request, service) -> Response:
+    return Response(b'{"ok": true}', media_type="application/json")
+
+
+BASELINES = [HotRoute(BARE_FORM, ["POST"], bare_form, documented=False),
+             HotRoute(BARE_GET, ["GET"], bare_get, documented=False)]
 
 
 def build_app(db_url: str, port: int) -> FastAPI:
@@ -39,9 +47,7 @@ def build_app(db_url: str, port: int) -> FastAPI:
     config = ServeConfig.load({"db_url": db_url, "host": "127.0.0.1", "port": port,
                                "trusted_proxies": ["127.0.0.1/32"]})
     logs.configure(config.log_format, config.log_level)  # the access log costs what it costs in serve
-    app = build_service(config)
-    add_baselines(app)
-    return app
+    return build_service(config, extra_routes=BASELINES)
 
 
 def app_from_environment() -> FastAPI:

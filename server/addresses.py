@@ -24,12 +24,20 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
-@lru_cache(maxsize=4096)  # socket peers repeat (never header text: that could be large)
-def _peer_address(peer: str) -> Address | None:
-    return parse_address(peer)
+HOP_CACHED_MAX = 45  # the longest textual IPv6 address: longer header text is parsed, never remembered
 
 
-def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
+@lru_cache(maxsize=4096)  # socket peers and a proxy's X-Forwarded-For hops repeat
+def _known_address(text: str) -> Address | None:
+    return parse_address(text)
+
+
+def _address(text: str) -> Address | None:
+    return _known_address(text) if len(text) <= HOP_CACHED_MAX else parse_address(text)
+
+
+@lru_cache(maxsize=4096)
+def _trusted(address: Address, proxies: tuple[Network, ...]) -> bool:
     return any(address in network for network in proxies)
 
 
@@ -39,7 +47,8 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
     None when the peer is unknown or a trusted proxy forwarded something that is not an address,
     so the caller refuses rather than guesses.
     """
-    address = _peer_address(peer) if peer else None
+    proxies = tuple(proxies)
+    address = _address(peer) if peer else None
     if address is None or not proxies or not _trusted(address, proxies):
         if forwarded_for and address is not None:
             _warn_untrusted_forwarding(address)
@@ -48,7 +57,7 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
     for hop in reversed(hops):
         if not hop.strip():
             continue
-        address = parse_address(hop)
+        address = _address(hop)
         if address is None or not _trusted(address, proxies):
             return address
     return address

@@ -1,6 +1,7 @@
 """The FastAPI application: the routers in routes/, error handlers, the edge middleware."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -10,17 +11,17 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from turris_api.server import metrics
 from turris_api.server.edge import Edge
+from turris_api.server.hot import HotRoute, HotRoutes, documented_routes
 from turris_api.server.keys import KEY_FILE_NAME, ensure_signing_key, seal_stored_keys
 from turris_api.server.resources import BearerRefused
-from turris_api.server.responses import json_response
+from turris_api.server.responses import json_response, store_error_response
 from turris_api.server.routes import forward, health, management, oauth, resources
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import signing_keys
 from turris_api.store.database import Database, sqlite_file
-from turris_api.store.errors import Invalid, StoreError, Unavailable
+from turris_api.store.errors import Invalid, StoreError
 
 log = logging.getLogger("server")
 
@@ -28,26 +29,10 @@ log = logging.getLogger("server")
 # --- errors --------------------------------------------------------------------
 
 
-def store_error_response(err: StoreError) -> Response:
-    body: dict[str, Any] = {"error": err.code, "message": err.message}
-    headers = {}
-    if isinstance(err, Invalid):
-        body["field"] = err.field
-        if err.value is not None:
-            body["value"] = err.value[:200]
-    if isinstance(err, Unavailable):
-        headers["Retry-After"] = str(err.retry_after)
-    return json_response(err.http_status, body, headers)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def on_store_error(request: Request, err: StoreError) -> Response:
-        if err.http_status >= 500:
-            metrics.STORE_ERRORS.labels(type(err).__name__.lower()).inc()
-        if err.http_status >= 500 and not isinstance(err, Unavailable):
-            log.error("store error %s on %s %s", type(err).__name__, request.method, request.url.path)
-        return store_error_response(err)
+        return store_error_response(err, request)
 
     @app.exception_handler(BearerRefused)
     async def on_bearer_refused(request: Request, err: BearerRefused) -> Response:
@@ -96,11 +81,15 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+HOT_ROUTES = [*oauth.HOT, *resources.HOT, *forward.HOT]
+
+
 def _openapi(app: FastAPI):
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        routes = [*documented_routes(HOT_ROUTES), *app.routes]
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes["clientSecretBasic"] = {"type": "http", "scheme": "basic", "description": "Client ID and Client Secret."}
         schemes["accessToken"] = {
@@ -115,8 +104,10 @@ def _openapi(app: FastAPI):
     return build
 
 
-def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI:
-    """The service on one store database; the first start creates a signing key."""
+def create_app(db: Database, settings: ServiceSettings | None = None,
+               extra_routes: Sequence[HotRoute] = ()) -> FastAPI:
+    """The service on one store database; the first start creates a signing key. `extra_routes` are
+    answered as the hot ones are (the benchmark's baselines)."""
     settings = settings or ServiceSettings()
     if settings.at_rest_key is None and (file := sqlite_file(db.url)) is not None:
         # A file store's own key file, as `serve` uses: never plaintext keys where there is a folder for one.
@@ -140,15 +131,16 @@ def create_app(db: Database, settings: ServiceSettings | None = None) -> FastAPI
         docs_url="/docs",
         redoc_url=None,
         redirect_slashes=False,  # a redirect would be built from the Host header; an unknown path is a 404
+        # Our metrics are Prometheus (server/metrics.py); FastAPI's OpenTelemetry hooks would only look
+        # for providers this service never configures, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
-    # The hot routes first: Starlette tries each route in order, and the management API has many.
     app.include_router(oauth.router)
-    app.include_router(resources.router)
-    app.include_router(forward.router)
     app.include_router(management.router)
     app.include_router(health.router)
     _install_error_handlers(app)
     app.openapi = _openapi(app)
-    app.add_middleware(Edge, settings=settings)
+    app.add_middleware(HotRoutes, routes=[*HOT_ROUTES, *extra_routes], service=service)
+    app.add_middleware(Edge, settings=settings)  # added last: the outer one, so it meets the hot routes too
     return app

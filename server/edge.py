@@ -6,8 +6,10 @@ Pure ASGI (a few small objects per request) so the cost on the hot paths stays n
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -29,6 +31,23 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # an id we echo and log: 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CREDENTIAL_ROUTES = ("/v1/api-clients", "/v1/restricted-tokens", "/v1/members")  # management: what changes credentials
+
+
+# Request ids need to be unique, not secret: a random prefix per process and a counter cost less
+# than reading the system's random source for every request.
+_ids = {"prefix": "", "counter": itertools.count()}
+
+
+def _new_id_prefix() -> None:
+    _ids["prefix"], _ids["counter"] = secrets.token_hex(4), itertools.count()
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def _new_request_id() -> str:
+    return f"{_ids['prefix']}{next(_ids['counter']) & 0xFFFFFFFF:08x}"
 
 
 class BodyTooLarge(Exception):
@@ -69,7 +88,7 @@ class Edge:
         path = scope.get("path", "")
         method = scope["method"]
         given_id = _header(scope, b"x-request-id")
-        request_id = given_id if given_id is not None and REQUEST_ID.fullmatch(given_id) else secrets.token_hex(8)
+        request_id = given_id if given_id is not None and REQUEST_ID.fullmatch(given_id) else _new_request_id()
         client = scope.get("client")
         peer = client[0] if client else None
         if self.settings.trusted_proxies and peer is not None:  # the log names the client, not our proxy

@@ -59,13 +59,34 @@ def access(entry: RequestLog, status: int, started: float) -> None:
         "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "credential": entry.credential,
     }
-    access_log.info("request", extra={"fields": fields})
+    # makeRecord + handle: what info() does, less its look up the stack for a caller no line shows.
+    access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None,
+                                            extra={"fields": fields}))
+
+
+class _SecondsCache:
+    """formatTime for many records a second: the strftime of a second is done once."""
+
+    def __init__(self) -> None:
+        self._second: int | None = None
+        self._text = ""
+
+    def text(self, formatter: logging.Formatter, record: logging.LogRecord, datefmt: str) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime(datefmt, formatter.converter(record.created))
+            self._second = second
+        return self._text
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._seconds = _SecondsCache()
+
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": self._seconds.text(self, record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -81,6 +102,10 @@ class JsonFormatter(logging.Formatter):
 class PlainFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self._seconds = _SecondsCache()
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        return f"{self._seconds.text(self, record, datefmt or self.default_time_format)},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -91,6 +116,8 @@ class PlainFormatter(logging.Formatter):
 
 
 def _plain_value(value: object) -> str:
+    if type(value) is int or type(value) is float:
+        return str(value)
     text = str(value)
     # A path may carry a decoded newline: quoting keeps one record on one line.
     return json.dumps(text) if (not text.isprintable() or " " in text or '"' in text or not text) else text
@@ -100,6 +127,8 @@ def configure(log_format: str = "plain", level: str = "info", access: bool = Tru
     """Every logger (ours, uvicorn's) writes one line per record to stderr in the chosen format."""
     formatter: logging.Formatter = JsonFormatter() if log_format == "json" else PlainFormatter()
     formatter.converter = time.gmtime
+    # No format here shows the thread or process: LogRecord need not look them up for every line.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -8,6 +8,8 @@ PROMETHEUS_MULTIPROC_DIR at a private folder before the workers start), so one s
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
 
@@ -25,11 +27,22 @@ RESPONSES = Counter("turris_responses", "Answers by route template, method and s
                     ["route", "method", "status"])
 
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+# labels() checks and converts its values on every call, costing more than the count itself; the
+# label values are fixed vocabularies, so each child is looked up once and kept.
+_children: dict[tuple, Any] = {}
+
+
+def child(metric: Counter | Histogram, *labels: str):
+    key = (metric, *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
 
 
 def observe(route: str, method: str, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(route, method).observe(seconds)
-    RESPONSES.labels(route, method, _STATUS_CLASS.get(status // 100, "other")).inc()
+    child(REQUEST_SECONDS, route, method).observe(seconds)
+    child(RESPONSES, route, method, _STATUS_CLASS.get(status // 100, "other")).inc()
 
 
 def exposition(multiprocess: bool) -> tuple[bytes, str]:

@@ -60,10 +60,10 @@ def guarded(answer: Callable[..., TokenReply], *args) -> TokenReply:
     except Refused as refused:
         return refused.reply
     except Unavailable as err:
-        metrics.STORE_ERRORS.labels("unavailable").inc()
+        metrics.child(metrics.STORE_ERRORS, "unavailable").inc()
         return oauth_error(503, "temporarily_unavailable", err.message, {"Retry-After": str(err.retry_after)})
     except StoreError as err:
-        metrics.STORE_ERRORS.labels(type(err).__name__.lower()).inc()
+        metrics.child(metrics.STORE_ERRORS, type(err).__name__.lower()).inc()
         return oauth_error(500, "server_error", err.message)
 
 
@@ -84,7 +84,7 @@ class TokenIssuer:
         if reply.status == 200:
             metrics.TOKENS_ISSUED.inc()
         else:
-            metrics.TOKENS_REFUSED.labels(reply.error or "other").inc()
+            metrics.child(metrics.TOKENS_REFUSED, reply.error or "other").inc()
             if reply.status not in (401, 429):  # those two are logged where they happen, with their reason
                 logs.security_event("token_refused", status=reply.status, error=reply.error)
         return reply

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 
 import uvicorn
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from turris_api.server import logs
 from turris_api.server.api import create_app
 from turris_api.server.config import ServeConfig, decode_secret_key
 from turris_api.server.connection import GuardedHttpToolsProtocol
+from turris_api.server.hot import HotRoute
 from turris_api.server.keys import KEY_FILE_NAME
 from turris_api.store import signing_keys
 from turris_api.store.database import Database, sqlite_file
@@ -84,9 +86,10 @@ def startup_warnings(config: ServeConfig) -> list[str]:
     return warnings
 
 
-def build_app(config: ServeConfig, *, multiprocess: bool = False) -> FastAPI:
+def build_app(config: ServeConfig, *, multiprocess: bool = False, extra_routes: Sequence[HotRoute] = ()) -> FastAPI:
     db = Database(config.db_url)
-    return create_app(db, config.service_settings(at_rest_key(config, db.url), multiprocess=multiprocess))
+    return create_app(db, config.service_settings(at_rest_key(config, db.url), multiprocess=multiprocess),
+                      extra_routes)
 
 
 def serve(config: ServeConfig, flags: dict | None = None) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from collections.abc import Callable
+from typing import TypeVar
+
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from turris_api.server import logs, metrics
 from turris_api.server.addresses import Address, client_address
@@ -15,6 +18,8 @@ from turris_api.server.token_status import TokenStatus
 from turris_api.store.database import Database
 from turris_api.store.errors import StoreError
 from turris_api.store.verify import NeedsThread, Verifier
+
+T = TypeVar("T")
 
 
 class Service:
@@ -30,6 +35,10 @@ class Service:
         self.authenticator = Authenticator(self.verifier, self.keys, settings)
         self.token_status = TokenStatus(self.issuer, self.authenticator, settings)
 
+    async def hashing(self, work: Callable[..., T], *args) -> T:
+        """`work(*args)` (an argon2 check, a lookup) on a worker thread, so the event loop never waits for it."""
+        return await run_in_threadpool(work, *args)
+
     def address(self, request: Request) -> Address | None:
         peer = request.client.host if request.client else None
         return client_address(peer, request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
@@ -41,13 +50,13 @@ class Service:
             found = await self._principal(request, method, path)
         except BearerRefused as refused:
             result = refused.reason or refused.error or "missing"
-            metrics.AUTHORIZATIONS.labels(result).inc()
+            metrics.child(metrics.AUTHORIZATIONS, result).inc()
             logs.security_event("bearer_refused", status=refused.status, error=refused.error, reason=refused.reason)
             raise
         except StoreError:
-            metrics.AUTHORIZATIONS.labels("unavailable").inc()
+            metrics.child(metrics.AUTHORIZATIONS, "unavailable").inc()
             raise
-        metrics.AUTHORIZATIONS.labels("ok").inc()
+        metrics.child(metrics.AUTHORIZATIONS, "ok").inc()
         logs.note_credential(found.client_id or f"restricted_token:{found.id}")
         return found
 
@@ -58,7 +67,7 @@ class Service:
             peer,
             request.headers.getlist("x-forwarded-for"),
             method or request.method,
-            request.url.path if path is None else path,
+            request.scope["path"] if path is None else path,
         )
         if self.db.is_sqlite:
             # An SQLite (WAL) read never waits for a writer and costs less than the hop to a worker

@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
 
-from turris_api.server.deps import ServiceDep
+from turris_api.server.hot import HotRoute
 from turris_api.server.resources import BearerRefused, Principal
+from turris_api.server.service import Service
 from turris_api.store.validation import shown
 
 PREFIX = "/auth/forward"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PATH_MAX = 2048
 NO_STORE = {"Cache-Control": "no-store"}
-
-router = APIRouter(tags=["Gateway"])
 
 
 class NoOriginalRequest(Exception):
@@ -35,7 +35,7 @@ def original_request(request: Request) -> tuple[str, str]:
     Traefik X-Forwarded-Method/-Uri. The proxy must set these itself, overwriting a client's.
     """
     headers = request.headers
-    suffix = request.url.path[len(PREFIX):]
+    suffix = request.scope["path"][len(PREFIX):]
     if suffix.startswith("/"):
         method = headers.get("x-forwarded-method") or request.method
         path = suffix  # Starlette already percent-decoded it
@@ -98,7 +98,7 @@ FORWARD_DOC = {
 }
 
 
-async def _decide(request: Request, service: ServiceDep) -> Response:
+async def forward_auth(request: Request, service: Service) -> Response:
     try:
         method, path = original_request(request)
     except (NoOriginalRequest, UnicodeDecodeError) as err:
@@ -115,10 +115,6 @@ async def _decide(request: Request, service: ServiceDep) -> Response:
                                               **identity_headers(principal)})
 
 
-# One route per method, so each has its own operation in the OpenAPI document.
-for _method in METHODS:
-    router.add_api_route(PREFIX, _decide, methods=[_method], operation_id=f"forward_auth_{_method.lower()}",
-                         summary="Forward-auth decision for a reverse proxy", openapi_extra=FORWARD_DOC,
-                         response_class=Response)
-router.add_api_route(PREFIX + "/{original:path}", _decide, methods=METHODS, include_in_schema=False,
-                     response_class=Response)
+# Any method, so any proxy configuration works; Envoy appends the original path (not documented).
+HOT = [HotRoute(PREFIX, METHODS, forward_auth, subpaths=True, summary="Forward-auth decision for a reverse proxy",
+                openapi_extra=FORWARD_DOC, response_class=Response, tags=["Gateway"])]

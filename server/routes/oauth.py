@@ -9,7 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from turris_api.server import schemas
 from turris_api.server.deps import ServiceDep
+from turris_api.server.hot import HotRoute
 from turris_api.server.oauth import TokenReply
+from turris_api.server.service import Service
 
 JSON = "application/json"
 DISCOVERY_CACHE = {"Cache-Control": "public, max-age=300"}
@@ -59,16 +61,21 @@ def _json(body: dict, headers: dict[str, str]) -> Response:
     return Response(json.dumps(body).encode("utf-8"), media_type=JSON, headers=headers)
 
 
-@router.post(
-    "/oauth/token",
-    summary="Exchange a Client ID and Client Secret for a 60-minute JWT (client credentials)",
-    response_model=schemas.TokenOut,
-    responses=_errors(400, 401, 403, 413, 429, 503),
-    openapi_extra=TOKEN_FORM,
-)
-async def token(request: Request, service: ServiceDep) -> Response:
+async def token(request: Request, service: Service) -> Response:
     body = await request.body()
-    return _send(await run_in_threadpool(service.issuer.answer, request.headers, body, service.address(request)))
+    return _send(await service.hashing(service.issuer.answer, request.headers, body, service.address(request)))
+
+
+HOT = [
+    HotRoute(
+        "/oauth/token", ["POST"], token,
+        summary="Exchange a Client ID and Client Secret for a 60-minute JWT (client credentials)",
+        response_model=schemas.TokenOut,
+        responses=_errors(400, 401, 403, 413, 429, 503),
+        openapi_extra=TOKEN_FORM,
+        tags=["OAuth 2.0"],
+    ),
+]
 
 
 @router.post(

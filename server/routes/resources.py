@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from turris_api.server import schemas
-from turris_api.server.deps import ServiceDep
+from turris_api.server.hot import HotRoute
 from turris_api.server.resources import Principal
 from turris_api.server.responses import error_models, json_response
+from turris_api.server.service import Service
 
-RESOURCE_ERRORS = error_models(401, 403, 503)
-RESOURCE_SECURITY = {"security": [{"accessToken": []}]}
-
-router = APIRouter(tags=["Turris API"])
+RESOURCE_DOC = {"responses": error_models(401, 403, 503), "openapi_extra": {"security": [{"accessToken": []}]},
+                "tags": ["Turris API"]}
 
 
 def _answer(principal: Principal, body: dict) -> Response:
     return json_response(200, body, {"Vary": "Origin", **principal.cors})
 
 
-@router.get(
-    "/v1/whoami",
-    summary="Who the presented credential is (API Client JWT or Restricted Access Token)",
-    response_model=schemas.WhoAmIOut,
-    responses=RESOURCE_ERRORS,
-    openapi_extra=RESOURCE_SECURITY,
-)
-async def whoami(request: Request, service: ServiceDep) -> Response:
+async def whoami(request: Request, service: Service) -> Response:
     p = await service.principal(request)
     return _answer(
         p,
@@ -39,13 +32,14 @@ async def whoami(request: Request, service: ServiceDep) -> Response:
     )
 
 
-@router.get(
-    "/v1/organization",
-    summary="The caller's organization (API Client JWTs only)",
-    response_model=schemas.OrganizationOut,
-    responses=RESOURCE_ERRORS,
-    openapi_extra=RESOURCE_SECURITY,
-)
-async def organization(request: Request, service: ServiceDep) -> Response:
+async def organization(request: Request, service: Service) -> Response:
     p = await service.principal(request)
     return _answer(p, {"id": p.organization_id, "name": p.organization_name, "api_access": True})
+
+
+HOT = [
+    HotRoute("/v1/whoami", ["GET"], whoami, response_model=schemas.WhoAmIOut,
+             summary="Who the presented credential is (API Client JWT or Restricted Access Token)", **RESOURCE_DOC),
+    HotRoute("/v1/organization", ["GET"], organization, response_model=schemas.OrganizationOut,
+             summary="The caller's organization (API Client JWTs only)", **RESOURCE_DOC),
+]
