@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procs import free_port
+
 DOCS_CONFIG = Path(__file__).resolve().parent.parent / "docs" / "gateway" / "nginx.conf"
 START_TIMEOUT_S = 10.0
 
@@ -51,12 +53,6 @@ class Gateway:
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def documented_site(auth_port: int, upstream: int, listen: int) -> str:
@@ -140,7 +136,7 @@ http {{
 @contextmanager
 def running(binary: str, prefix: Path, auth_port: int) -> Iterator[Gateway]:
     """The documented gateway, a straight route beside it and the upstream both share."""
-    guarded, straight, upstream = _free_port(), _free_port(), _free_port()
+    guarded, straight, upstream = free_port(), free_port(), free_port()
     site = site_config(auth_port, guarded, straight, upstream)
     with nginx_process(binary, prefix, site, (guarded, straight, upstream)):
         yield Gateway(f"http://127.0.0.1:{guarded}", f"http://127.0.0.1:{straight}", version(binary))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -68,6 +70,11 @@ def origins_for(i: int) -> list[str]:
     if i % 3 == 0:
         return [f"https://app{i}.example.com", f"https://staging.app{i}.example.com"]
     return [f"https://app{i}.example.com"]
+
+
+def basic_credentials(client_id: str, secret: str) -> str:
+    """The client_secret_basic value (RFC 6749 2.3.1: each part form-encoded, then base64)."""
+    return base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
 
 
 def client_name(i: int) -> str:

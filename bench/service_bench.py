@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import os
-import socket
-import subprocess
 import sys
-import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from bench import gateway, load, seed
+from bench import gateway, load, peers, seed
+from bench.procs import answers, free_port, serving
 from bench.report import Row, Target, skipped
 from bench.serve import BARE_FORM, BARE_GET
 from turris_api.store.database import Database
@@ -24,7 +21,14 @@ from turris_api.store.schema import api_clients
 
 TOKEN_TARGET_RPS = 513.0  # Ory Hydra's published client-credentials figure on 2 cores
 PROTECTED_TARGET_RATIO = 0.6
-START_TIMEOUT_S = 30.0
+# Against the peers (issue 16): ours / theirs, in the same run.
+FLOOR_TARGET_RATIO = 0.6  # token endpoint / argon2id verifications alone
+NODE_TOKEN_TARGET_RATIO = 1.5  # token endpoint / node-oidc-provider with the same argon2id check
+NODE_WHOAMI_TARGET_RATIO = 1.2  # whoami with a JWT / node-oidc-provider's jose-verifying route
+RAW_TARGET_RATIO = 0.4  # our bare GET / a raw ASGI handler
+TOKEN_TAIL_TARGET_RATIO = 4.0  # token p99 / token p50
+FLOOR_SECONDS = 3.0  # each of the floor's two ways (threads, processes)
+NPM_TIMEOUT_S = 300.0
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 GRANT = "grant_type=client_credentials"
 
@@ -41,6 +45,21 @@ ROWS = {
     "forward_jwt_p99": "GET /auth/forward, JWT: p99 latency",
     "forward_rat": "GET /auth/forward (as nginx asks), Restricted Access Token, allowed IP",
 }
+PEER_ROWS = {  # key: (name, unit, target); the value is ours, the baseline the peer's
+    "token_tail": ("Token endpoint, {workers} workers: p99 over its p50", "ms",
+                   Target("ratio", "<=", TOKEN_TAIL_TARGET_RATIO)),
+    "peer_argon2_floor": ("Token endpoint vs the argon2id floor (verifications alone, all cores, our parameters)",
+                          "req/s", Target("ratio", ">=", FLOOR_TARGET_RATIO)),
+    "peer_node_argon2": ("Token endpoint vs node-oidc-provider {version}, same argon2id check, {workers} workers each",
+                         "req/s", Target("ratio", ">=", NODE_TOKEN_TARGET_RATIO)),
+    "peer_node_plain": ("Token endpoint vs node-oidc-provider {version}, plaintext secrets, {workers} workers each",
+                        "req/s", None),
+    "peer_node_whoami": ("GET /v1/whoami, JWT + allowed Origin, vs node-oidc-provider's jose-verifying route, "
+                         "{workers} workers each", "req/s", Target("ratio", ">=", NODE_WHOAMI_TARGET_RATIO)),
+    "peer_raw_asgi": ("Bare GET (FastAPI and our edge) vs a raw ASGI handler under uvicorn, 1 worker each", "req/s",
+                      Target("ratio", ">=", RAW_TARGET_RATIO)),
+}
+NODE_ROWS = ("peer_node_argon2", "peer_node_plain", "peer_node_whoami")
 GATEWAY_ROWS = {
     "gateway_jwt": "GET through nginx with forward-auth (JWT + allowed Origin)",
     "gateway_jwt_p99": "GET through nginx with forward-auth: p99 latency",
@@ -49,7 +68,8 @@ FORWARD = "/auth/forward"
 API_PATH = "/v1/orders"  # any path: an API Client's JWT reaches every one
 RESTRICTED_PATH = "/v1/whoami"  # in the default restricted subset, so a Restricted Access Token is allowed
 # The token endpoint is CPU-bound (argon2, signing): it is deployed, and measured, with one uvicorn
-# process per core, its bare baseline with the same count. The protected calls run on one worker.
+# process per core, its bare baseline with the same count. The protected calls run on one worker, but
+# for whoami beside node-oidc-provider's route, where both run one worker per core.
 WORKERS = os.cpu_count() or 1
 
 
@@ -64,22 +84,25 @@ def run(
         return [
             skipped(f"service_{key}", name.format(clients=clients, workers=WORKERS), "ms" if "_p" in key else "req/s", why)
             for key, name in {**ROWS, **GATEWAY_ROWS}.items()
-        ], tools
+        ] + _peer_rows_skipped(PEER_ROWS, why), tools
 
+    node_dir, node_missing = _install_node_oidc(tools)  # before any load: npm's work must not overlap a run
     url = seed.sqlite_url(workdir, "service")
     basics, jwt_clients, token_values = _seed(url, clients, bearers)
-    with _server(url, workdir / "server.log") as base:
+    with _server(url, workdir / "server.log") as base, peers.raw_asgi(workdir, 1, BARE_GET) as raw_base:
         bearer_jwts = [(_fetch_jwt(base, basic), origin) for basic, origin in jwt_clients]
         for value in token_values:  # first verification (argon2) happens here; the runs measure steady state
             _expect_ok(httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {value}"}))
-        runner = _Runner(base, connections, seconds)
+        runner, raw = _Runner(base, connections, seconds), _Runner(raw_base, connections, seconds)
         if warm_up:
             runner.warm_up()
+            raw.warm_up()
 
         token_requests = [{"headers": {"Authorization": f"Basic {b}", **FORM}, "body": GRANT} for b in basics]
         bare_form_1 = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])
         token_1 = runner.measure("POST", "/oauth/token", token_requests)
 
+        raw_get = raw.measure("GET", BARE_GET, [{"headers": {}}])  # the same request bytes as the bare GET's
         bare_get = runner.measure("GET", BARE_GET, [{"headers": {}}])
         jwt_requests = [{"headers": {"Authorization": f"Bearer {t}", "Origin": o}} for t, o in bearer_jwts]
         whoami_jwt = runner.measure("GET", "/v1/whoami", jwt_requests)
@@ -97,14 +120,39 @@ def run(
         gateway_rows = _gateway(workdir, base, jwt_requests, connections, seconds, warm_up, tools)
 
     _forget_use(url)  # so the clients' first use in the next run is recorded again, as it was in this one
-    with _server(url, workdir / "server-workers.log", WORKERS) as base:
+    node_clients = peers.NodeClients.make(clients)
+    with ExitStack() as stack:
+        base = stack.enter_context(_server(url, workdir / "server-workers.log", WORKERS))
+        node = {}  # every server up before the first run, so none starts while another is measured
+        if node_dir is not None:
+            for secrets in ("argon2id", "plain"):
+                node[secrets] = _Runner(stack.enter_context(peers.node_oidc(
+                    node_dir, workdir, secrets=secrets, clients=node_clients, workers=WORKERS)), connections, seconds)
         runner = _Runner(base, connections, seconds)
+        node_token_requests = [{"headers": {"Authorization": f"Basic {b}", **FORM}, "body": GRANT}
+                               for b in node_clients.basics]
         if warm_up:
             runner.warm_up()  # every worker up and warm
+            for peer in node.values():  # and the peer's JIT compiler past its first requests
+                peer.warm_up(peers.NODE_TOKEN_PATH, node_token_requests, method="POST")
         bare_form = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])
         token = runner.measure("POST", "/oauth/token", token_requests)
+        measured = {secrets: peer.measure("POST", peers.NODE_TOKEN_PATH, node_token_requests)
+                    for secrets, peer in node.items()}
+        floor = peers.argon2_floor(min(seconds, FLOOR_SECONDS), WORKERS)
+        tools["argon2_floor"] = {k: v for k, v in floor.items() if k != "rate"}
+        # After the token run, so these clients' first use was recorded in it, as in the run before.
+        worker_jwts = [{"headers": {"Authorization": f"Bearer {_fetch_jwt(base, basic)}", "Origin": origin}}
+                       for basic, origin in jwt_clients]
+        whoami_workers = runner.measure("GET", "/v1/whoami", worker_jwts)
+        if node:
+            node_jwts = [{"headers": {"Authorization": f"Bearer {_fetch_jwt(node['plain'].base, basic, peers.NODE_TOKEN_PATH)}",
+                                      "Origin": request["headers"]["Origin"]}}
+                         for basic, request in zip(node_clients.basics, worker_jwts, strict=False)]
+            measured["whoami"] = node["plain"].measure("GET", peers.NODE_WHOAMI_PATH, node_jwts)
     tools["load_generator"] = token.generator
-    tools["workers"] = {"token": WORKERS, "token_1_worker": 1, "protected": 1}
+    tools["workers"] = {"token": WORKERS, "token_1_worker": 1, "protected": 1, "whoami_against_node": WORKERS,
+                        "raw_asgi": 1}
 
     bare_form_name = f"bare form POST, {WORKERS} workers"
     rows = [
@@ -129,8 +177,59 @@ def run(
         _throughput("service_forward_rat", ROWS["forward_rat"], forward_rat, bare_get_4, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
         *gateway_rows,
+        *_peer_rows(token, floor, measured, node_missing, whoami_workers, bare_get, raw_get),
     ]
     return rows, tools
+
+
+def _install_node_oidc(tools: dict) -> tuple[Path | None, str]:
+    """node-oidc-provider's folder, or None and the reason its rows are skipped."""
+    try:
+        tools["node"] = peers.node_version()
+        print(f"· node-oidc-provider {peers.node_oidc_version()}: npm ci into {peers.cache_root()} unless there",
+              file=sys.stderr, flush=True)
+        installed = peers.install_node_oidc(NPM_TIMEOUT_S)
+    except peers.Unavailable as why:
+        return None, str(why)
+    tools["node_oidc_provider"] = peers.node_oidc_version()
+    return installed, ""
+
+
+def _peer_name(key: str) -> str:
+    return PEER_ROWS[key][0].format(workers=WORKERS, version=peers.node_oidc_version())
+
+
+def _peer_rows_skipped(keys, why: str) -> list[Row]:
+    return [skipped(f"service_{key}", _peer_name(key), PEER_ROWS[key][1], why, PEER_ROWS[key][2]) for key in keys]
+
+
+
+def _peer_rows(token: load.Result, floor: dict, node: dict[str, load.Result], node_missing: str,
+               whoami: load.Result, bare_get: load.Result, raw_get: load.Result) -> list[Row]:
+    """Ours over each peer's: the value is always this service's, the baseline the peer's."""
+    def against(key: str, ours: load.Result, theirs: load.Result, theirs_name: str) -> Row:
+        named = f"{theirs_name}; p50 {theirs.p50_ms:.1f} ms, p99 {theirs.p99_ms:.1f} ms"
+        return _throughput(f"service_{key}", _peer_name(key), ours, theirs, named, PEER_ROWS[key][2])
+
+    floor_name = f"argon2id alone, {floor['workers']} {floor['by']}"
+    rows = [
+        Row(key="service_token_tail", name=_peer_name("token_tail"), unit="ms", value=token.p99_ms,
+            baseline=token.p50_ms, baseline_name="its p50", target=PEER_ROWS["token_tail"][2]),
+        Row(key="service_peer_argon2_floor", name=_peer_name("peer_argon2_floor"), unit="req/s", value=token.rps,
+            baseline=floor["rate"], baseline_name=floor_name, target=PEER_ROWS["peer_argon2_floor"][2],
+            note=f"verifications/s: {floor['threads']:,.0f} on threads, {floor['processes']:,.0f} on processes",
+            extra={k: v for k, v in floor.items() if k != "rate"}),
+    ]
+    if node:
+        rows += [
+            against("peer_node_argon2", token, node["argon2id"], "node-oidc-provider + argon2id"),
+            against("peer_node_plain", token, node["plain"], "node-oidc-provider, plaintext"),
+            against("peer_node_whoami", whoami, node["whoami"], "node-oidc-provider + jose"),
+        ]
+    else:
+        rows += _peer_rows_skipped(NODE_ROWS, node_missing)
+    rows.append(against("peer_raw_asgi", bare_get, raw_get, "raw ASGI"))
+    return rows
 
 
 def _asked(request: dict, path: str) -> dict:
@@ -176,8 +275,7 @@ def _seed(url: str, clients: int, bearers: int) -> tuple[list[str], list[tuple[s
         for i in range(clients):
             origins = seed.origins_for(i) or [f"https://app{i}.example.com"]
             created = store.create_client(ClientDraft(name=seed.client_name(i), allowed_origins=origins))
-            pair = f"{quote_plus(created.client.client_id)}:{quote_plus(created.secret)}"
-            basic = base64.b64encode(pair.encode()).decode()
+            basic = seed.basic_credentials(created.client.client_id, created.secret)
             basics.append(basic)
             if len(with_origin) < bearers:
                 with_origin.append((basic, origins[0]))
@@ -199,45 +297,13 @@ def _forget_use(url: str) -> None:
         db.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def _server(db_url: str, log_path: Path, workers: int = 1):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.serve", db_url, str(port), str(workers)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "TURRIS_ISSUER": base},
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bench server exited {proc.returncode}: {log_path.read_text()[-2000:]}")
-            try:
-                httpx.get(base + BARE_GET, timeout=1.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("bench server did not start in time") from None
-                time.sleep(0.05)
+    argv = [sys.executable, "-m", "bench.serve", db_url, str(port), str(workers)]
+    with serving(argv, log_path, lambda: answers(base + BARE_GET), env={**os.environ, "TURRIS_ISSUER": base}):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _expect_ok(response: httpx.Response) -> httpx.Response:
@@ -246,8 +312,8 @@ def _expect_ok(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _fetch_jwt(base: str, basic: str) -> str:
-    response = httpx.post(f"{base}/oauth/token", headers={"Authorization": f"Basic {basic}", **FORM}, content=GRANT)
+def _fetch_jwt(base: str, basic: str, path: str = "/oauth/token") -> str:
+    response = httpx.post(base + path, headers={"Authorization": f"Basic {basic}", **FORM}, content=GRANT)
     return _expect_ok(response).json()["access_token"]
 
 
@@ -257,9 +323,9 @@ class _Runner:
         self.connections = connections
         self.seconds = seconds
 
-    def warm_up(self, path: str = BARE_GET, requests: list[dict] | None = None) -> None:
+    def warm_up(self, path: str = BARE_GET, requests: list[dict] | None = None, method: str = "GET") -> None:
         requests = requests or [{"headers": {}}]
-        load.run(load.Spec(self.base + path, "GET", requests, self.connections, min(self.seconds, 1.0)))
+        load.run(load.Spec(self.base + path, method, requests, self.connections, min(self.seconds, 1.0)))
 
     def measure(self, method: str, path: str, requests: list[dict]) -> load.Result:
         # Every shape must answer 200 first: a fast refusal would look like speed.

@@ -5,16 +5,20 @@ Only the shape is checked, never a speed: speed targets live in the benchmark's 
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench import gateway
+import pytest
+
+from bench import gateway, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +36,12 @@ MEASUREMENTS = {
     "service_forward_rat": "req/s",
     "service_gateway_jwt": "req/s",
     "service_gateway_jwt_p99": "ms",
+    "service_token_tail": "ms",
+    "service_peer_argon2_floor": "req/s",
+    "service_peer_node_argon2": "req/s",
+    "service_peer_node_plain": "req/s",
+    "service_peer_node_whoami": "req/s",
+    "service_peer_raw_asgi": "req/s",
     "store_create_sqlite": "ms",
     "store_list_sqlite": "ms",
     "store_create_postgresql": "ms",
@@ -50,12 +60,21 @@ TARGETED = {
     "service_whoami_rat": ("ratio", ">=", 0.6),
     "service_forward_jwt": ("ratio", ">=", 0.6),
     "service_forward_rat": ("ratio", ">=", 0.6),
+    "service_token_tail": ("ratio", "<=", 4),
+    "service_peer_argon2_floor": ("ratio", ">=", 0.6),
+    "service_peer_node_argon2": ("ratio", ">=", 1.5),
+    "service_peer_node_whoami": ("ratio", ">=", 1.2),
+    "service_peer_raw_asgi": ("ratio", ">=", 0.4),
     "store_list_sqlite": ("value", "<=", 100),
     "app_paint_1k": ("ratio", "<=", 2.5),
     "app_paint_10k": ("ratio", "<=", 4),
 }
 POSTGRES = {"store_create_postgresql", "store_list_postgresql"}
 NGINX = {"service_gateway_jwt", "service_gateway_jwt_p99"}
+NODE = {"service_peer_node_argon2", "service_peer_node_plain", "service_peer_node_whoami"}
+# With Node.js, the peer's rows are measured unless its install could not be done here (they say why).
+NODE_INSTALL_FAILED = ("skipped: npm ci failed (", "skipped: npm ci took more than",
+                       "skipped: node-oidc-provider does not load (", "skipped: Node.js v")
 
 
 def test_smoke_run_reports_every_measurement(tmp_path):
@@ -77,6 +96,7 @@ def test_smoke_run_reports_every_measurement(tmp_path):
 
     no_postgres = not os.environ.get("TURRIS_TEST_DATABASE_URL")
     no_nginx = gateway.nginx_binary() is None
+    no_node = not (shutil.which("node") and shutil.which("npm"))
     for key, unit in MEASUREMENTS.items():
         row = rows[key]
         assert row["unit"] == unit, key
@@ -85,6 +105,12 @@ def test_smoke_run_reports_every_measurement(tmp_path):
             continue
         if key in NGINX and no_nginx:
             assert row["status"] == "skipped" and row["note"] == "skipped: nginx is not installed", key
+            continue
+        if key in NODE and no_node:
+            assert row["status"] == "skipped" and row["note"] == "skipped: no Node.js", key
+            continue
+        if key in NODE and row["status"] == "skipped":
+            assert row["note"].startswith(NODE_INSTALL_FAILED), (key, row["note"])
             continue
         assert row["status"] in ("pass", "fail", "info"), (key, row["note"])
         assert isinstance(row["value"], float) and math.isfinite(row["value"]) and row["value"] > 0, key
@@ -99,6 +125,17 @@ def test_smoke_run_reports_every_measurement(tmp_path):
             assert row["status"] == ("pass" if met else "fail"), key
         else:
             assert row["target"] is None and row["status"] == "info", key
+
+    # The peers' own latencies travel with each ratio; the floor is the faster of its two ways.
+    for key in (*NODE, "service_peer_raw_asgi"):
+        if rows[key]["status"] != "skipped":
+            extra = rows[key]["extra"]
+            assert 0 < extra["baseline_p50_ms"] <= extra["baseline_p99_ms"], key
+            assert f"p99 {extra['baseline_p99_ms']:.1f} ms" in rows[key]["baseline_name"], key
+    floor = rows["service_peer_argon2_floor"]
+    assert floor["extra"]["threads"] > 0 and floor["extra"]["processes"] > 0
+    assert floor["baseline"] == max(floor["extra"]["threads"], floor["extra"]["processes"])
+    assert floor["value"] == rows["service_token"]["value"]
 
     # The printed table: one header, then one line per measurement with its name, value and result.
     lines = completed.stdout.splitlines()
@@ -161,3 +198,56 @@ def test_gateway_rows_run_the_documented_nginx_config():
     added = site.removeprefix(documented)
     assert "auth_request" not in added and "proxy_pass http://api_backend;" in added
     assert "listen 127.0.0.1:18081;" in added and "listen 127.0.0.1:19000;" in added
+
+
+def test_node_oidc_peer_checks_argon2id_hashes_and_issues_eddsa_jwts_its_route_verifies(tmp_path):
+    """The argon2id peer must really verify hashes (a plaintext comparison would flatter it), and its
+    protected route must really verify the JWT, or the rows compare us with less work than ours."""
+    import httpx
+
+    from bench import peers
+
+    try:
+        installed = peers.install_node_oidc(timeout=300)
+    except peers.Unavailable as why:
+        pytest.skip(f"node-oidc-provider: {why}")
+    clients = peers.NodeClients.make(2)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def token(base: str, client_id: str, secret: str) -> httpx.Response:
+        basic = seed.basic_credentials(client_id, secret)
+        return httpx.post(base + peers.NODE_TOKEN_PATH, content="grant_type=client_credentials",
+                          headers={"Authorization": f"Basic {basic}", **form})
+
+    with peers.node_oidc(installed, tmp_path, secrets="argon2id", clients=clients, workers=1) as base:
+        client_id, secret, stored = clients.ids[0], clients.secrets[0], clients.hashes[0]
+        assert stored.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+        issued = token(base, client_id, secret)
+        assert issued.status_code == 200, issued.text
+        assert token(base, client_id, stored).status_code == 401  # what it keeps is not what it accepts
+        assert token(base, client_id, secret[:-1] + "x").status_code == 401
+        assert token(base, clients.ids[1], secret).status_code == 401
+
+        jwt = issued.json()["access_token"]
+        header = json.loads(base64.urlsafe_b64decode(jwt.split(".")[0] + "=="))
+        assert header["alg"] == "EdDSA" and header["typ"] == "at+jwt"
+        whoami = httpx.get(base + peers.NODE_WHOAMI_PATH, headers={"Authorization": f"Bearer {jwt}"})
+        assert whoami.status_code == 200 and whoami.json()["client_id"] == client_id
+        head, body, signature = jwt.split(".")
+        forged = ".".join((head, body, ("A" if signature[0] != "A" else "B") + signature[1:]))
+        refused = httpx.get(base + peers.NODE_WHOAMI_PATH, headers={"Authorization": f"Bearer {forged}"})
+        assert refused.status_code == 401
+
+    with peers.node_oidc(installed, tmp_path, secrets="plain", clients=clients, workers=1) as base:
+        assert token(base, clients.ids[1], clients.secrets[1]).status_code == 200
+        assert token(base, clients.ids[1], clients.hashes[1]).status_code == 401
+
+
+def test_node_oidc_peer_without_node_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    from bench import peers
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node, no npm
+    monkeypatch.setenv(peers.CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(peers.Unavailable, match="^no Node.js$"):
+        peers.install_node_oidc(timeout=5)
+    assert not (tmp_path / "cache").exists()  # nothing half-installed
