@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -121,7 +122,14 @@ def create_app(db: Database, settings: ServiceSettings | None = None,
                     "tokens cannot be issued and /health/ready answers 503 until that is fixed.",
                     ", ".join(unreadable))
     ensure_signing_key(db, settings.algorithm, service.material)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        service.verifier.uses.flush()  # the last second's credential uses, before the process ends
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Turris credential service",
         version="1.0",
         description=(

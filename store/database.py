@@ -6,7 +6,7 @@ import os
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +64,7 @@ class Database:
             raise Invalid("db", "The store URL is not a database URL; expected e.g. sqlite:///path/to/store.db "
                           "or postgresql+psycopg://user@host/dbname.") from err
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._before_dispose: list[Callable[[], None]] = []
         # The file a file store was opened on: one deleted or replaced under us must not go on being
         # read through connections still holding the old one (that would fail open).
         self._file = file
@@ -254,7 +255,13 @@ class Database:
         finally:
             self._write_turn.release()
 
+    def before_dispose(self, flush: Callable[[], None]) -> None:
+        """Have `flush` (a write-back's last batch) run before the connections close."""
+        self._before_dispose.append(flush)
+
     def dispose(self) -> None:
+        for flush in self._before_dispose:
+            flush()
         if self._lookups is not None:
             self._lookups.close_all()
         self.engine.dispose()

@@ -9,6 +9,7 @@ hash, so steady-state requests skip the hashing but not the lookup.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from turris_api.store.schema import (
 
 log = logging.getLogger(__name__)
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # last_used_at is written at most once a minute
+USE_FLUSH_SECONDS = 1.0  # how long a recorded use may wait to be written, with every other one due then
 CACHE_SIZE = 10_000
 
 
@@ -114,6 +116,51 @@ def _old_open(old_hash: str | None, until: datetime | None, now: datetime) -> bo
     return bool(old_hash) and until is not None and until > now
 
 
+class UseRecorder:
+    """When (and from where) credentials were last used, written back in batches: a check records a
+    use in memory and never waits for a write; one transaction a second writes every use due."""
+
+    def __init__(self, db: Database, interval: float = USE_FLUSH_SECONDS) -> None:
+        self.db = db
+        self.interval = interval
+        self._pending: dict[tuple[str, int], tuple[sa.Table, dict]] = {}
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        db.before_dispose(self.flush)
+
+    def due(self, table: sa.Table, row_id: int, last_used_at: datetime | None, now: datetime) -> bool:
+        """Whether a use now should be recorded: none stored in the last minute, and none waiting."""
+        return (last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION) \
+            and (table.name, row_id) not in self._pending
+
+    def record(self, table: sa.Table, row_id: int, now: datetime, address: str | None = None) -> None:
+        values = {"last_used_at": now} if address is None else {"last_used_at": now, "last_used_ip": address[:45]}
+        with self._lock:
+            self._pending[(table.name, row_id)] = (table, values)
+            if self._timer is None:
+                self._timer = threading.Timer(self.interval, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write every use recorded so far (the timer does; so does the service as it stops)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if not pending:
+            return
+        try:
+            with self.db.write() as conn:
+                for (_, row_id), (table, values) in pending.items():
+                    # Never back in time: another instance may have written a later use meanwhile.
+                    later = sa.or_(table.c.last_used_at.is_(None), table.c.last_used_at < values["last_used_at"])
+                    conn.execute(table.update().where(table.c.id == row_id, later).values(**values))
+        except Exception as err:  # bookkeeping must never fail an authentication that succeeded
+            log.warning("could not record the use of %d credential(s): %s", len(pending), type(err).__name__)
+
+
 class NeedsThread(Exception):
     """Raised instead of blocking work (an argon2 check, a write) by a check told `blocking=False`:
     an event loop asks that way first, and asks again from a worker thread on this."""
@@ -122,6 +169,7 @@ class NeedsThread(Exception):
 class Verifier:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.uses = UseRecorder(db)
         self._client_secret = db.prepare(_CLIENT_SECRET)
         self._active_client = db.prepare(_ACTIVE_CLIENT)
         self._client_origins = db.prepare(_CLIENT_ORIGINS)
@@ -149,7 +197,9 @@ class Verifier:
             return None
         if row.status != ACTIVE or not row.api_access or is_expired(row.expires_at, now):
             return None
-        self._touch(api_clients, row.id, row.last_used_at, rehash=rehash)
+        self._used(api_clients, row.id, row.last_used_at, now)
+        if rehash is not None and crypto.needs_rehash(rehash[0]):
+            self._rehash(row.id, *rehash)
         return _verified_client(row)
 
     def active_client(self, client_id: str) -> VerifiedClient | None:
@@ -191,7 +241,7 @@ class Verifier:
         self, token: str, *, blocking: bool = True, address: str | None = None
     ) -> VerifiedToken | None:
         """The token's row as stored now, or None. With blocking=False, raises NeedsThread rather
-        than hash (a token not verified before) or write (last_used_at due). Use is recorded, with
+        than hash (a token not verified before). Use is recorded (written back within a second), with
         `address` when given, only if that address is allowed."""
         locator = crypto.locator_of(token, crypto.RESTRICTED_TOKEN_PREFIX)
         # A malformed token still costs one lookup (of a locator no token has): same path, same
@@ -204,10 +254,10 @@ class Verifier:
             return None
         if not row.api_access or is_expired(row.expires_at, now):
             return None
-        due = row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
         # Parsing the IP rules only when a use is due to be recorded: the service checks them on every request.
-        if due and (address is None or validation.address_allowed(address, row.allowed_ips)):
-            self._touch(restricted_tokens, row.id, row.last_used_at, blocking=blocking, address=address)
+        if self.uses.due(restricted_tokens, row.id, row.last_used_at, now) and (
+                address is None or validation.address_allowed(address, row.allowed_ips)):
+            self.uses.record(restricted_tokens, row.id, now, address)
         return VerifiedToken(
             id=row.id,
             name=row.name,
@@ -225,7 +275,7 @@ class Verifier:
             return None
         if row.expires_at <= utcnow():  # after the hash check: an expired token costs what a wrong one does
             return None
-        self._touch(member_tokens, row.token_id, row.last_used_at)
+        self._used(member_tokens, row.token_id, row.last_used_at, utcnow())
         return Member(
             id=row.id,
             organization_id=row.organization_id,
@@ -253,26 +303,16 @@ class Verifier:
                 return True
         return False
 
-    def _touch(
-        self, table: sa.Table, row_id: int, last_used_at, rehash: tuple[str, str] | None = None, *, blocking: bool = True,
-        address: str | None = None,
-    ) -> None:
-        """Record use (and from which address) at most once a minute; upgrade the hash if its parameters
-        are outdated."""
-        now = utcnow()
-        values: dict = {}
-        if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-            values["last_used_at"] = now
-            if address is not None:
-                values["last_used_ip"] = address[:45]
-        if rehash is not None and crypto.needs_rehash(rehash[0]):
-            values["secret_hash"] = crypto.hash_secret(rehash[1])
-        if not values:
-            return
-        if not blocking:
-            raise NeedsThread
+    def _used(self, table: sa.Table, row_id: int, last_used_at: datetime | None, now: datetime) -> None:
+        if self.uses.due(table, row_id, last_used_at, now):
+            self.uses.record(table, row_id, now)
+
+    def _rehash(self, row_id: int, stored_hash: str, secret: str) -> None:
+        """A hash with outdated parameters replaced, unless the secret changed meanwhile (a roll)."""
         try:
             with self.db.write() as conn:
-                conn.execute(table.update().where(table.c.id == row_id).values(**values))
+                conn.execute(api_clients.update()
+                             .where(api_clients.c.id == row_id, api_clients.c.secret_hash == stored_hash)
+                             .values(secret_hash=crypto.hash_secret(secret)))
         except Exception as err:  # bookkeeping must never fail an authentication that succeeded
-            log.warning("could not record credential use: %s", type(err).__name__)
+            log.warning("could not upgrade a secret's hash: %s", type(err).__name__)

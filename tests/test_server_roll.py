@@ -3,11 +3,14 @@ expired credentials refused everywhere; when and from where a credential was las
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.server_support import bearer, in_process, new_client, new_token
 from tests.support.clock import install_clock
 from turris_api.store.models import ClientDraft, TokenDraft
+from turris_api.store.schema import api_clients
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -100,20 +103,49 @@ def test_an_expired_restricted_token_is_refused(service, admin, clock):
     assert service.get("/v1/whoami", headers=bearer(created.value)).status_code == 401
 
 
+def written_back(service) -> None:
+    """What the service's write-back does within a second, now."""
+    service.app.state.service.verifier.uses.flush()
+
+
 def test_last_used_is_set_by_a_successful_use_once_a_minute_with_the_address(service, admin, clock):
     created = new_client(admin)
     token = new_token(admin, ips="203.0.113.7")
     assert admin.get_client(created.client.id).last_used_at is None
     assert token_status(service, created.client.client_id, created.secret) == 200
+    written_back(service)
     assert admin.get_client(created.client.id).last_used_at == clock.now
 
     assert service.get("/v1/whoami", headers=bearer(token.value)).status_code == 200
+    written_back(service)
     used = admin.get_token(token.token.id)
     assert (used.last_used_at, used.last_used_ip) == (clock.now, "203.0.113.7")
     first = clock.now
     clock.advance(seconds=30)
     service.get("/v1/whoami", headers=bearer(token.value))
+    written_back(service)
     assert admin.get_token(token.token.id).last_used_at == first  # at most once a minute
+
+
+def test_use_is_written_back_within_seconds_without_being_asked(service, admin):
+    created = new_client(admin)
+    assert token_status(service, created.client.client_id, created.secret) == 200
+    deadline = time.monotonic() + 5
+    while admin.get_client(created.client.id).last_used_at is None:
+        assert time.monotonic() < deadline, "last_used_at was not written back within 5 s"
+        time.sleep(0.05)
+
+
+def test_a_token_request_does_not_wait_for_the_store_to_take_a_write(service, admin, db):
+    """While another writer holds the store, a token is still issued: its bookkeeping waits, not it."""
+    created = new_client(admin)
+    with db.write() as conn:  # the write turn (and, on SQLite, the file's write lock) held by someone else
+        conn.execute(api_clients.update().where(api_clients.c.id == created.client.id).values(name="Held"))
+        started = time.monotonic()
+        assert token_status(service, created.client.client_id, created.secret) == 200
+        assert time.monotonic() - started < 2
+    written_back(service)
+    assert admin.get_client(created.client.id).last_used_at is not None
 
 
 def test_a_refused_address_is_not_recorded_as_a_use(service, admin):

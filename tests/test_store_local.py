@@ -169,13 +169,17 @@ def test_last_used_is_recorded_at_most_once_a_minute(admin, db):
     created = admin.create_client(ClientDraft("Loader"))
     verifier = Verifier(db)
     verifier.verify_client(created.client.client_id, created.secret)
+    assert admin.get_client(created.client.id).last_used_at is None  # recorded, not yet written back
+    verifier.uses.flush()
     first = admin.get_client(created.client.id).last_used_at
     assert first is not None
     verifier.verify_client(created.client.client_id, created.secret)
+    verifier.uses.flush()
     assert admin.get_client(created.client.id).last_used_at == first
     with db.write() as conn:
         conn.execute(api_clients.update().values(last_used_at=first - timedelta(minutes=2)))
     verifier.verify_client(created.client.client_id, created.secret)
+    verifier.uses.flush()
     assert admin.get_client(created.client.id).last_used_at > first
 
 
