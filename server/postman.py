@@ -29,8 +29,11 @@ METHODS = ("get", "post", "put", "patch", "delete")  # Postman's order; HEAD and
 CLIENT_ID_RE = re.compile(re.escape(CLIENT_ID_PREFIX) + r"[A-Za-z0-9_-]{1,64}")
 SECRET_PREFIXES = (CLIENT_SECRET_PREFIX, RESTRICTED_TOKEN_PREFIX, MEMBER_TOKEN_PREFIX)
 
-# Form fields whose value is one of the environment's variables.
+# Form fields whose value is one of the collection's variables.
 FORM_VARIABLES = {"client_id": "{{client_id}}", "client_secret": "{{client_secret}}", "token": "{{access_token}}"}
+# Revoke's token is left for the user to paste: access_token there would end the JWT the Protected
+# requests send, and the Collection Runner runs Token before Protected.
+REVOKE_PATH = "/oauth/revoke"
 # The proxy sets these on a forward-auth check (so the OpenAPI document leaves them out); here they
 # ask about a protected call.
 FORWARD_HEADERS = [
@@ -214,7 +217,7 @@ def _item(openapi: dict[str, Any], path: str, method: str, operation: dict[str, 
         schema = _resolved(openapi, form.get("schema", {}))
         required = set(schema.get("required", ()))
         request["body"] = {"mode": "urlencoded", "urlencoded": [
-            _described({"key": name, "value": _form_value(name, prop), "disabled": name not in required}, prop)
+            _described({"key": name, "value": _form_value(path, name, prop), "disabled": name not in required}, prop)
             for name, prop in schema.get("properties", {}).items()
         ]}
     elif body := content.get("application/json"):
@@ -249,7 +252,9 @@ def _described(entry: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _form_value(name: str, prop: dict[str, Any]) -> str:
+def _form_value(path: str, name: str, prop: dict[str, Any]) -> str:
+    if path == REVOKE_PATH and name == "token":
+        return ""
     if name in FORM_VARIABLES:
         return FORM_VARIABLES[name]
     if prop.get("enum"):

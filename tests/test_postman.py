@@ -152,6 +152,22 @@ def test_its_requests_work_against_a_live_service_as_postman_sends_them(live, cl
         assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
 
 
+def test_in_the_collection_runners_order_token_then_protected_every_protected_request_passes(live, cli, tmp_path):
+    db, admin, service = live
+    created = admin.create_client(ClientDraft(name="Runner"))
+    collection, environment = export(cli, tmp_path, "--issuer", ISSUER, "--client-id", created.client.client_id)
+    values = pm.variables(collection, environment, issuer=service.url, client_secret=created.secret)
+    with httpx.Client(timeout=10) as http:
+        for folder in ("Token", "Protected"):  # as the Runner goes: in order, each test script run after its request
+            for entry in next(f for f in collection["item"] if f["name"] == folder)["item"]:
+                answer = http.send(pm.build(collection, folder, entry["name"], values))
+                assert answer.status_code < 500, (entry["name"], answer.text)
+                if 'pm.collectionVariables.set("access_token"' in pm.script_of(entry):
+                    values["access_token"] = answer.json()["access_token"]
+                if folder == "Protected":  # nothing in Token (revoke, say) ended the JWT they send
+                    assert answer.status_code == 200, (entry["name"], answer.text)
+
+
 def test_the_service_serves_what_the_cli_exports_and_names_its_issuer_in_openapi(live, cli, tmp_path):
     _, _, service = live
     served = httpx.get(f"{service.url}{postman.COLLECTION_PATH}", timeout=10)
