@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib.resources import files
 from urllib.parse import parse_qs, urlsplit
 
@@ -93,10 +93,13 @@ class TurrisApp(Guarded, App[None]):
         links: Links | None = None,
         opener: Callable[[str], bool] | None = platform_opener,
         clipboard: Callable[[str], bool] | None = local_clipboard,
+        service_url: str | None = None,
     ) -> None:
+        """`service_url`: the credential service the store talks to (--remote), if it is one."""
         super().__init__()
         self.store = store
         self.links = links or Links.from_env()
+        self.service_url = service_url.rstrip("/") if service_url else None
         self._open_link = open_link
         self._opener = opener
         self._local_clipboard = clipboard
@@ -245,7 +248,8 @@ class TurrisApp(Guarded, App[None]):
             yield SystemCommand("Add Restricted Access Token", "Create a restricted access token",
                                 lambda: self.api_action("add_token"))
             yield SystemCommand("View Docs", "The Turris public API documentation", lambda: self.api_action("view_docs"))
-            yield SystemCommand("Run in Postman", "The Turris Postman workspace", lambda: self.api_action("run_in_postman"))
+            yield SystemCommand("Run in Postman", "The Turris Postman workspace, and this service's own collection",
+                                lambda: self.api_action("run_in_postman"))
 
     # --- help and quitting ----------------------------------------------------
 
@@ -290,11 +294,12 @@ class TurrisApp(Guarded, App[None]):
 
     # --- outside links --------------------------------------------------------
 
-    def open_link(self, title: str, url: str) -> None:
+    def open_link(self, title: str, url: str, note: str = "", more: Sequence[tuple[str, str]] = ()) -> None:
+        """Open `url` in the browser where there is one, and show it, with `note` and `more` beside it."""
         from turris_api.screens.modals import LinkModal
 
         opened = self._opener(url) if self._opener is not None else False
-        self.push_screen(LinkModal(title, url, opened))
+        self.push_screen(LinkModal(title, url, opened, note, more))
 
     # --- clipboard ------------------------------------------------------------
 
@@ -331,8 +336,8 @@ class TurrisApp(Guarded, App[None]):
         self._clipboard = ""
 
 
-def run_app(store: CredentialStore, open_link: str | None = None) -> int:
+def run_app(store: CredentialStore, open_link: str | None = None, service_url: str | None = None) -> int:
     """Run the app until the user quits; the exit status (non-zero when it had to stop)."""
-    app = TurrisApp(store, open_link=open_link)
+    app = TurrisApp(store, open_link=open_link, service_url=service_url)
     app.run()
     return app.return_code or 0

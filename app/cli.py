@@ -205,6 +205,17 @@ def build_parser() -> Parser:
     p.add_argument("--print-config", action="store_true", help="print the effective configuration (no secrets) "
                    "and exit")
 
+    postman = commands.add_parser("postman", help="Postman: this service's API as a collection").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    p = postman.add_parser("export", parents=[as_json], help="write a Postman collection and environment to import",
+                           description="Writes turris-api.postman_collection.json and turris-api.postman_environment.json "
+                                       "(replacing earlier exports). No secret goes into either: paste the Client "
+                                       "Secret in Postman.")
+    p.add_argument("--out", default=".", metavar="DIR", help="the folder to write them to (default: the current one)")
+    p.add_argument("--issuer", metavar="URL", help="where clients reach the service (default: the --remote URL, "
+                   "else serve's issuer from TURRIS_ISSUER or its configuration file)")
+    p.add_argument("--client-id", default="", metavar="ID", help="the Client ID to fill in (trs_ci_...)")
+
     keys = commands.add_parser("keys", help="JWT signing keys").add_subparsers(dest="action", required=True, parser_class=Parser)
     keys.add_parser("rotate", parents=[as_json], help="a new key signs from now on; the old one verifies until expiry")
 
@@ -616,6 +627,52 @@ def set_up_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def postman_command(args: argparse.Namespace) -> None:
+    """postman export: this service's Postman collection and an environment for it; no store needed."""
+    from pathlib import Path
+
+    from turris_api.server import postman
+    from turris_api.server.api import openapi_document
+
+    if args.issuer:
+        issuer = postman.issuer_url(args.issuer, "--issuer")
+    elif args.remote:
+        issuer = postman.issuer_url(args.remote, "--remote")
+    else:
+        from turris_api.server.config import ServeConfig
+
+        issuer = postman.issuer_url(ServeConfig.load({}).effective_issuer, "serve's configured issuer")
+    client_id = postman.client_id(args.client_id, "--client-id")
+    out = Path(args.out).expanduser()
+    if not out.is_dir():
+        problem = "is not a folder" if out.exists() else "does not exist"
+        raise Invalid("out", f"--out {out} {problem}: give a folder to write the Postman files to.", str(out))
+    files = {
+        postman.COLLECTION_FILE: postman.collection(openapi_document(issuer), issuer),
+        postman.ENVIRONMENT_FILE: postman.environment(issuer, client_id),
+    }
+    written = []
+    for name, body in files.items():
+        path = out.resolve() / name
+        try:
+            path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise Unavailable(f"Cannot write {path}: {err.strerror or err}.") from None
+        written.append(path)
+    collection, environment = written
+    env_name = files[postman.ENVIRONMENT_FILE]["name"]
+
+    def human() -> None:
+        print(f"Wrote the Postman collection and environment for {issuer}:\n  {collection}\n  {environment}")
+        print(f"In Postman: Import, and choose both files. Then pick the environment {env_name!r} (top right), "
+              "paste your Client Secret into its client_secret" + ("" if client_id else " and your Client ID into "
+              "client_id") + ", and run Token > Get a token: the Protected requests use the JWT it keeps. The "
+              "Management requests need a member access token in member_token.")
+
+    emit(args, {"collection": str(collection), "environment": str(environment), "issuer": issuer,
+                "client_id": client_id or None}, human)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for stream in (sys.stdout, sys.stderr):  # a name a non-UTF-8 terminal cannot encode must not crash the command
@@ -671,11 +728,11 @@ def run(args: argparse.Namespace) -> int:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UsageError("the app needs a terminal (stdin and stdout are not one); from a script use a "
                              "subcommand: client, token, member, org, audit, serve, keys, migrate, init, backup, "
-                             "restore, completion")
+                             "restore, postman, completion")
         store = opening_store(args)  # before the app's imports, so the two overlap
         from turris_api.app.app import run_app
 
-        return run_app(store, open_link=args.open)
+        return run_app(store, open_link=args.open, service_url=args.remote)
     if args.command in ("migrate", "init", "backup", "restore"):
         local_only(args)
         return set_up_command(args)
@@ -726,6 +783,9 @@ def run(args: argparse.Namespace) -> int:
                                                        settings.previous_at_rest_key))
         emit(args, {"kid": kid}, lambda: print(f"New signing key {kid} signs from now on; older keys verify until "
                                                "their last token expires."))
+        return 0
+    if args.command == "postman":
+        postman_command(args)
         return 0
     if args.command == "member" and args.action == "token":
         local_only(args)

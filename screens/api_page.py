@@ -33,7 +33,19 @@ BANNER_TEXT = (
 )
 NO_PERMISSION = "Read only: you do not have the permission to manage API credentials."
 NO_CHANGES = "No changes to save."
+POSTMAN_COLLECTION_PATH = "/postman/collection.json"  # the service's route (server/postman.py)
 GENERIC_FAILURE = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
+
+
+def postman_import(service_url: str | None) -> tuple[str, list[tuple[str, str]]]:
+    """Where this service's own Postman collection is and how to import it, beside the workspace link."""
+    remote = f"--remote {service_url} " if service_url else ""
+    note = ("That is the Turris workspace. For this service's own collection, run the command below; in Postman "
+            "choose Import and the two files it writes, pick the environment, paste your Client Secret.")
+    more = [("Export command", f"turris-api {remote}postman export")]
+    if service_url:
+        more.append(("Or import by link", f"{service_url}{POSTMAN_COLLECTION_PATH}"))
+    return note, more
 
 
 def client_lock_reason(me: Me) -> str:
@@ -356,7 +368,7 @@ class ApiPage(Guarded, Vertical):
 
     @on(Button.Pressed, "#run-in-postman")
     def action_run_in_postman(self) -> None:
-        self.app.open_link("Run in Postman", self.app.links.postman)
+        self.app.open_link("Run in Postman", self.app.links.postman, *postman_import(self.app.service_url))
 
     # --- saving -------------------------------------------------------------
 

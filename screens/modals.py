@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -206,15 +208,19 @@ def discard_changes() -> Confirm:
 
 
 class LinkModal(Guarded, ModalScreen[None]):
-    """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser)."""
+    """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser).
+    `note` and `more` (label, value) pairs say what else the user may need beside it, each copyable."""
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy URL"), HELP_KEY]
 
-    def __init__(self, title: str, url: str, opened: bool) -> None:
+    def __init__(self, title: str, url: str, opened: bool, note: str = "",
+                 more: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(classes="link-modal")
         self._title = title
         self.url = url
         self.opened = opened
+        self._note = note
+        self._more = tuple(more)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -227,6 +233,10 @@ class LinkModal(Guarded, ModalScreen[None]):
                 markup=False,
             )
             yield CopyableValue("URL", self.url, id="url", classes="copyable")
+            if self._note:
+                yield Static(self._note, classes="dialog-note", markup=False)
+            for index, (label, value) in enumerate(self._more):
+                yield CopyableValue(label, value, id=f"more-{index}", classes="copyable")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Copy URL", id="copy", variant="primary")
                 yield Button("Close", id="close")
@@ -235,6 +245,10 @@ class LinkModal(Guarded, ModalScreen[None]):
     AUTO_FOCUS = "#copy"  # Textual focuses it as the screen opens; nothing to fail if it closed first
 
     @on(CopyableValue.CopyRequested)
+    def copy_value(self, event: CopyableValue.CopyRequested) -> None:
+        widget = event.widget
+        self.app.copy_text(widget.value, "the URL" if widget.id == "url" else widget.label)
+
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
         self.app.copy_text(self.url, "the URL")

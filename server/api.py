@@ -17,7 +17,7 @@ from turris_api.server.hot import HotRoute, HotRoutes, documented_routes
 from turris_api.server.keys import KEY_FILE_NAME, ensure_signing_key, seal_stored_keys
 from turris_api.server.resources import BearerRefused
 from turris_api.server.responses import json_response, store_error_response
-from turris_api.server.routes import forward, health, management, oauth, resources
+from turris_api.server.routes import forward, health, management, oauth, postman, resources
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
 from turris_api.store import signing_keys
@@ -82,25 +82,38 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+TITLE = "Turris credential service"
+VERSION = "1.0"
+DESCRIPTION = (
+    "OAuth 2.0 client credentials for Turris API Clients, the protected API they call, "
+    "and the management API behind `turris-api --remote`."
+)
 HOT_ROUTES = [*oauth.HOT, *resources.HOT, *forward.HOT]
+ROUTERS = (oauth.router, management.router, health.router, postman.router)
 
 
-def _openapi(app: FastAPI):
+def openapi_document(issuer: str) -> dict[str, Any]:
+    """The service's OpenAPI document as served at `issuer`, built from the routes alone, so that the
+    CLI can describe the service without a database (turris-api postman export)."""
+    routes = [*documented_routes(HOT_ROUTES), *(route for router in ROUTERS for route in router.routes)]
+    schema = get_openapi(title=TITLE, version=VERSION, description=DESCRIPTION, routes=routes,
+                         servers=[{"url": issuer, "description": "The issuer: where clients reach this service."}])
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["clientSecretBasic"] = {"type": "http", "scheme": "basic", "description": "Client ID and Client Secret."}
+    schemes["accessToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT or Restricted Access Token",
+        "description": "An API Client JWT from /oauth/token, or a Restricted Access Token.",
+    }
+    return schema
+
+
+def _openapi(app: FastAPI, issuer: str):
     def build() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        routes = [*documented_routes(HOT_ROUTES), *app.routes]
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        schemes["clientSecretBasic"] = {"type": "http", "scheme": "basic", "description": "Client ID and Client Secret."}
-        schemes["accessToken"] = {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT or Restricted Access Token",
-            "description": "An API Client JWT from /oauth/token, or a Restricted Access Token.",
-        }
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = openapi_document(issuer)
+        return app.openapi_schema
 
     return build
 
@@ -130,12 +143,9 @@ def create_app(db: Database, settings: ServiceSettings | None = None,
 
     app = FastAPI(
         lifespan=lifespan,
-        title="Turris credential service",
-        version="1.0",
-        description=(
-            "OAuth 2.0 client credentials for Turris API Clients, the protected API they call, "
-            "and the management API behind `turris-api --remote`."
-        ),
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
         redirect_slashes=False,  # a redirect would be built from the Host header; an unknown path is a 404
@@ -144,11 +154,10 @@ def create_app(db: Database, settings: ServiceSettings | None = None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
-    app.include_router(oauth.router)
-    app.include_router(management.router)
-    app.include_router(health.router)
+    for router in ROUTERS:
+        app.include_router(router)
     _install_error_handlers(app)
-    app.openapi = _openapi(app)
+    app.openapi = _openapi(app, settings.issuer)
     app.add_middleware(HotRoutes, routes=[*HOT_ROUTES, *extra_routes], service=service)
     app.add_middleware(Edge, settings=settings)  # added last: the outer one, so it meets the hot routes too
     return app

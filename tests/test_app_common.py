@@ -53,13 +53,14 @@ def store_as(db: Database, email: str) -> LocalStore:
     return store
 
 
-def make_app(store, open_link: str | None = API_LINK, opened: list[str] | None = None) -> TurrisApp:
+def make_app(store, open_link: str | None = API_LINK, opened: list[str] | None = None,
+             service_url: str | None = None) -> TurrisApp:
     def opener(url: str) -> bool:
         if opened is not None:
             opened.append(url)
         return False  # as over SSH: nothing could be opened
 
-    return TurrisApp(store, open_link=open_link, links=LINKS, opener=opener, clipboard=None)
+    return TurrisApp(store, open_link=open_link, links=LINKS, opener=opener, clipboard=None, service_url=service_url)
 
 
 async def settle(pilot: Pilot) -> None:
