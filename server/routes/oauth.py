@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from turris_api.server import schemas
 from turris_api.server.deps import ServiceDep
@@ -86,8 +85,8 @@ HOT = [
 )
 async def introspect(request: Request, service: ServiceDep) -> Response:
     body = await request.body()
-    return _send(await run_in_threadpool(service.token_status.introspect, request.headers, body,
-                                         service.address(request)))
+    return _send(await service.hashing(service.token_status.introspect, request.headers, body,
+                                       service.address(request)))
 
 
 @router.post(
@@ -98,7 +97,7 @@ async def introspect(request: Request, service: ServiceDep) -> Response:
 )
 async def revoke(request: Request, service: ServiceDep) -> Response:
     body = await request.body()
-    return _send(await run_in_threadpool(service.token_status.revoke, request.headers, body, service.address(request)))
+    return _send(await service.hashing(service.token_status.revoke, request.headers, body, service.address(request)))
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify the service's JWTs")
