@@ -19,7 +19,9 @@ from turris_api.store import shapes, validation
 from turris_api.store.errors import Invalid, StoreError, Unavailable
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import (
+    API_CLIENT,
     CLIENT_STATUSES,
+    RESTRICTED_TOKEN,
     ApiClient,
     ClientDraft,
     CreatedClient,
@@ -394,17 +396,15 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
 
 def audit_subject(args: argparse.Namespace, store: CredentialStore) -> tuple[str | None, int | None]:
     """The credential --client or --token names, as (type, id); a deleted one's history by its internal id."""
-    from turris_api.store import audit
-
     if args.client is not None:
         ref = args.client.strip()
-        return audit.API_CLIENT, int(ref) if ref.isdigit() and ref.isascii() else store.get_client(ref).id
+        return API_CLIENT, int(ref) if ref.isdigit() and ref.isascii() else store.get_client(ref).id
     if args.token is not None:
         ref = args.token.strip()
         if not (ref.isdigit() and ref.isascii()):
             raise Invalid("token", f"--token {validation.shown(ref)} is not an internal id (digits, as token list "
                                    "prints them).", ref)
-        return audit.RESTRICTED_TOKEN, int(ref)
+        return RESTRICTED_TOKEN, int(ref)
     return None, None
 
 

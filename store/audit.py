@@ -7,18 +7,19 @@ from sqlalchemy.engine import Connection
 
 from turris_api.store.errors import Invalid
 from turris_api.store.membership import ID_MAX
-from turris_api.store.models import AuditEvent
+from turris_api.store.models import (
+    API_CLIENT,
+    MEMBER,
+    MEMBER_TOKEN,
+    ORGANIZATION,
+    RESTRICTED_TOKEN,
+    SIGNING_KEY,
+    AuditEvent,
+)
 from turris_api.store.schema import audit_events, organizations, utcnow
 from turris_api.store.validation import shown
 
-API_CLIENT = "api_client"
-RESTRICTED_TOKEN = "restricted_token"  # noqa: S105 (a type name)
-MEMBER = "member"
-MEMBER_TOKEN = "member_token"  # noqa: S105 (a type name)
-ORGANIZATION = "organization"
-SIGNING_KEY = "signing_key"
 KINDS = (API_CLIENT, RESTRICTED_TOKEN, MEMBER, MEMBER_TOKEN, ORGANIZATION, SIGNING_KEY)  # what a record may be about
-OPERATOR = "operator"  # the actor of changes made with access to the database itself, not as a member
 NAME_MAX = 254
 DETAIL_MAX = 200
 LIMIT_MAX = 1000  # events in one page
