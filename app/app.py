@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerFailed, WorkerState
 from turris_api.app.config import Links
 from turris_api.screens.main import MainScreen
 from turris_api.screens.palette import SafeCommandPalette
-from turris_api.screens.settings import PAGES, SettingsModal
+from turris_api.screens.settings import DEVELOPER_PAGES, PAGES, SettingsModal
 from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import Me
@@ -205,8 +205,8 @@ class TurrisApp(Guarded, App[None]):
         if page not in PAGES:
             self.notify(f"There is no settings page {page!r}.", severity="warning", markup=False)
             page = "profile"
-        if page == "api" and not self.me.organization.api_access:
-            self.notify("Your organization's plan does not include API access.", title="No API page",
+        if page in DEVELOPER_PAGES and not self.me.organization.api_access:
+            self.notify("Your organization's plan does not include API access.", title=f"No {PAGES[page]} page",
                         severity="warning", markup=False)
             page = "profile"
         for screen in self.screen_stack:
@@ -243,6 +243,8 @@ class TurrisApp(Guarded, App[None]):
             return
         yield SystemCommand("API settings", "Settings → Developer → API", lambda: self.open_settings("api"))
         yield SystemCommand("Reload credentials", "Fetch the API Clients and tokens again", lambda: self.api_action("reload"))
+        yield SystemCommand("Audit log", "Settings → Developer → Audit log: who changed what",
+                            lambda: self.open_settings("audit"))
         if me.sees_credential_controls:
             yield SystemCommand("Add API Client", "Create a secure API client", lambda: self.api_action("add_client"))
             yield SystemCommand("Add Restricted Access Token", "Create a restricted access token",

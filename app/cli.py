@@ -19,7 +19,9 @@ from turris_api.store import shapes, validation
 from turris_api.store.errors import Invalid, StoreError, Unavailable
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import (
+    API_CLIENT,
     CLIENT_STATUSES,
+    RESTRICTED_TOKEN,
     ApiClient,
     ClientDraft,
     CreatedClient,
@@ -176,7 +178,11 @@ def build_parser() -> Parser:
                    help="e.g. 365d: longer expiries are refused, and none means this; 'none' lifts the cap")
 
     p = commands.add_parser("audit", parents=[listing], help="recent changes: credentials, members, plan, keys")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="how many events, newest first (1 to 1000, default 50)")
+    p.add_argument("--before", type=int, metavar="EVENT", help="only events older than this event id: the next page")
+    about = p.add_mutually_exclusive_group()
+    about.add_argument("--client", metavar="ID", help="only the history of this API Client (internal id or Client ID)")
+    about.add_argument("--token", metavar="ID", help="only the history of this Restricted Access Token (internal id)")
 
     p = commands.add_parser("migrate", parents=[as_json], help="bring the store's schema up to date")
     p.add_argument("--check", action="store_true", help="only report pending migrations; exit 1 if there are any")
@@ -397,6 +403,20 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
 
 
 # --- commands ----------------------------------------------------------------
+
+
+def audit_subject(args: argparse.Namespace, store: CredentialStore) -> tuple[str | None, int | None]:
+    """The credential --client or --token names, as (type, id); a deleted one's history by its internal id."""
+    if args.client is not None:
+        ref = args.client.strip()
+        return API_CLIENT, int(ref) if ref.isdigit() and ref.isascii() else store.get_client(ref).id
+    if args.token is not None:
+        ref = args.token.strip()
+        if not (ref.isdigit() and ref.isascii()):
+            raise Invalid("token", f"--token {validation.shown(ref)} is not an internal id (digits, as token list "
+                                   "prints them).", ref)
+        return RESTRICTED_TOKEN, int(ref)
+    return None, None
 
 
 def client_command(args: argparse.Namespace, store: CredentialStore) -> None:
@@ -810,11 +830,12 @@ def run(args: argparse.Namespace) -> int:
         store.set_api_access(args.api_access == "on")  # type: ignore[attr-defined] (a LocalStore: local_only)
         emit(args, {"api_access": args.api_access == "on"}, lambda: print(f"API access is now {args.api_access}."))
     elif args.command == "audit":
-        events = store.audit_events(args.limit)
-        emit_rows(args, events, ("AT (UTC)", "ACTOR", "ACTION", "TYPE", "ID", "NAME", "DETAIL"),
-                  [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.credential_type, e.credential_id,
+        kind, record_id = audit_subject(args, store)
+        events = store.audit_events(args.limit, args.before, kind, record_id)
+        emit_rows(args, events, ("EVENT", "AT (UTC)", "ACTOR", "ACTION", "TYPE", "ID", "NAME", "DETAIL"),
+                  [(e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.credential_type, e.credential_id,
                     e.credential_name, e.detail or "-") for e in events],
-                  "No changes recorded yet.")
+                  "No changes recorded yet." if kind is None and args.before is None else "No events match.")
     return 0
 
 

@@ -6,6 +6,7 @@ message. Widgets below it only post what the user asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on, work
@@ -17,7 +18,17 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from turris_api.store.errors import Invalid, StoreError
 from turris_api.store.listing import fetch_listing
-from turris_api.store.models import ADMIN, DEVELOPER, ApiClient, ClientDraft, Me, RestrictedToken, TokenDraft
+from turris_api.store.models import (
+    ADMIN,
+    API_CLIENT,
+    DEVELOPER,
+    RESTRICTED_TOKEN,
+    ApiClient,
+    ClientDraft,
+    Me,
+    RestrictedToken,
+    TokenDraft,
+)
 from turris_api.widgets import moments
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
@@ -131,6 +142,14 @@ class ApiPage(Guarded, Vertical):
     @dataclass
     class CredentialDeleted(Message):
         kind: str
+        name: str
+
+    @dataclass
+    class HistoryRequested(Message):
+        """The user asked for a credential's history (Settings shows the Audit log page for it)."""
+
+        credential_type: str
+        credential_id: int
         name: str
 
     def __init__(self, **kwargs) -> None:
@@ -291,8 +310,8 @@ class ApiPage(Guarded, Vertical):
     def close_form(self) -> None:
         self._show_form(None)
 
-    def request_close_form(self) -> None:
-        """Close the slide-over, asking first if its form has unsaved input."""
+    def request_close_form(self, then: Callable[[], None] | None = None) -> None:
+        """Close the slide-over, asking first if its form has unsaved input; then `then`, once it is closed."""
         shown = self._shown
         if shown is not None and shown.is_mounted and shown.is_dirty:
             from turris_api.screens.modals import discard_changes
@@ -300,10 +319,14 @@ class ApiPage(Guarded, Vertical):
             def decided(discard: bool | None) -> None:
                 if discard and self._shown is shown:
                     self.close_form()
+                    if then is not None:
+                        then()
 
             self.app.push_screen(discard_changes(), decided)
             return
         self.close_form()
+        if then is not None:
+            then()
 
     @property
     def has_unsaved_input(self) -> bool:
@@ -359,6 +382,15 @@ class ApiPage(Guarded, Vertical):
     @on(SlideOver.CloseRequested)
     def cancel_form(self) -> None:
         self.request_close_form()
+
+    @on(CredentialForm.HistoryRequested)
+    def view_history(self, event: CredentialForm.HistoryRequested) -> None:
+        event.stop()
+        record = event.form.record
+        if event.form is not self._shown or record is None:
+            return
+        kind = API_CLIENT if isinstance(event.form, ClientForm) else RESTRICTED_TOKEN
+        self.request_close_form(then=lambda: self.post_message(self.HistoryRequested(kind, record.id, record.name)))
 
     # --- links --------------------------------------------------------------
 

@@ -11,10 +11,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, ContentSwitcher, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from turris_api.screens.api_page import ApiPage
+from turris_api.screens.audit_page import AuditPage, AuditSubject
 from turris_api.screens.help import HELP_KEY, QUIT_KEY
 from turris_api.store.models import Me
 from turris_api.widgets.footer import Footer
@@ -22,7 +24,8 @@ from turris_api.widgets.guard import Guarded
 from turris_api.widgets.status_line import StatusLine
 from turris_api.widgets.text import inert
 
-PAGES = {"profile": "Profile", "api": "API"}
+PAGES = {"profile": "Profile", "api": "API", "audit": "Audit log"}
+DEVELOPER_PAGES = ("api", "audit")  # shown where the plan includes API access, to every member
 
 
 class ProfilePage(VerticalScroll):
@@ -78,7 +81,7 @@ class SettingsModal(Guarded, ModalScreen[None]):
         Binding("t", "api('add_token')", "Add Token"),
         Binding("d", "api('view_docs')", "View Docs"),
         Binding("p", "api('run_in_postman')", "Postman"),
-        Binding("r", "api('reload')", "Reload"),
+        Binding("r", "reload", "Reload"),
         HELP_KEY,
         QUIT_KEY,
     ]
@@ -99,7 +102,7 @@ class SettingsModal(Guarded, ModalScreen[None]):
 
     @property
     def pages(self) -> list[str]:
-        return ["profile", "api"] if self.me.organization.api_access else ["profile"]
+        return ["profile", *DEVELOPER_PAGES] if self.me.organization.api_access else ["profile"]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="settings-dialog"):
@@ -110,28 +113,38 @@ class SettingsModal(Guarded, ModalScreen[None]):
             with Horizontal(id="settings-main"):
                 yield SettingsNav(*self._nav_options(), id="settings-nav")
                 with ContentSwitcher(initial=self.initial_page, id="settings-content"):
-                    yield ProfilePage(id="profile")
+                    yield self._hidden_unless_initial(ProfilePage(id="profile"))
                     if "api" in self.pages:
-                        yield ApiPage(id="api")
+                        yield self._hidden_unless_initial(ApiPage(id="api"))
+                        yield self._hidden_unless_initial(AuditPage(id="audit"))
             yield StatusLine(id="settings-status", classes="status-line")
         yield Footer()
+
+    def _hidden_unless_initial(self, page: Widget) -> Widget:
+        # Hidden from the start, not only once the switcher mounts: a page's first answer may come
+        # before that, and a page on show takes focus.
+        page.display = page.id == self.initial_page
+        return page
 
     def _nav_options(self) -> list[Option]:
         options = [Option(Text("ACCOUNT", style="bold dim"), disabled=True), Option("  Profile", id="profile")]
         if "api" in self.pages:
-            options += [Option(Text("DEVELOPER", style="bold dim"), disabled=True), Option("  API", id="api")]
+            options += [Option(Text("DEVELOPER", style="bold dim"), disabled=True), Option("  API", id="api"),
+                        Option("  Audit log", id="audit")]
         return options
 
     def on_mount(self) -> None:
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(self.initial_page)
         nav.focus()
-        if self.initial_page == "api":
+        if self.initial_page in DEVELOPER_PAGES:
             self.call_after_refresh(self._focus_page)
+        if self.initial_page == "audit":
+            self.audit_page.reload()
         self.post_message(self.PageShown(self.initial_page))
 
     def _focus_page(self) -> None:
-        page = self.api_page
+        page = self.api_page if self.current_page == "api" else self.audit_page if self.current_page == "audit" else None
         if page is not None:
             page.focus_default()
 
@@ -140,15 +153,38 @@ class SettingsModal(Guarded, ModalScreen[None]):
         found = self.query(ApiPage)
         return found.first() if found else None
 
+    @property
+    def audit_page(self) -> AuditPage | None:
+        found = self.query(AuditPage)
+        return found.first() if found else None
+
     def show_page(self, page: str) -> None:
         if not self.query(ContentSwitcher):  # asked again before it was composed: compose opens it there
             self.initial_page = page if page in self.pages else "profile"
             return
+        self._switch_to(page)
+        audit = self.audit_page
+        if page == "audit" and audit is not None:
+            audit.reload()  # what changed since it was last shown
+
+    def _switch_to(self, page: str) -> None:
         self.query_one(ContentSwitcher).current = page
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(page)
         self.refresh_bindings()
         self.post_message(self.PageShown(page))
+
+    def show_history(self, subject: AuditSubject | None) -> None:
+        """The Audit log page with the history of `subject` (every event for None), focus on it."""
+        audit = self.audit_page
+        if audit is None:
+            return
+        self._switch_to("audit")
+        audit.show_history(subject)
+        self.call_after_refresh(self._focus_page)
+
+    def on_api_page_history_requested(self, event: ApiPage.HistoryRequested) -> None:
+        self.show_history(AuditSubject(event.credential_type, event.credential_id, event.name))
 
     @property
     def current_page(self) -> str:
@@ -173,6 +209,8 @@ class SettingsModal(Guarded, ModalScreen[None]):
             page = self.api_page
             return (page is not None and self.current_page == "api" and not page.slide_over.visible
                     and page.allows(parameters[0]))
+        if action == "reload":
+            return self.check_action("api", ("reload",)) or (self.audit_page is not None and self.current_page == "audit")
         return True
 
     def action_api(self, action: str) -> None:
@@ -180,11 +218,22 @@ class SettingsModal(Guarded, ModalScreen[None]):
         if page is not None:
             page.perform(action)
 
+    def action_reload(self) -> None:
+        """Fetch the page shown again: the credentials, or the newest audit events."""
+        audit = self.audit_page
+        if self.current_page == "audit" and audit is not None:
+            audit.reload()
+        else:
+            self.action_api("reload")
+
     @on(OptionList.OptionSelected, "#settings-nav")
     def nav_chosen(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
-            self.show_page(event.option.id)
-            if event.option.id == "api":  # into the page, as the deep link does (a folded nav then folds away)
+        page = event.option.id
+        if page == "audit":
+            self.show_history(None)  # the nav's Audit log is every event; a panel's View history narrows it
+        elif page:
+            self.show_page(page)
+            if page == "api":  # into the page, as the deep link does (a folded nav then folds away)
                 self.call_after_refresh(self._focus_page)
 
     @on(Button.Pressed, "#settings-close")

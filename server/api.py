@@ -20,7 +20,7 @@ from turris_api.server.responses import json_response, store_error_response
 from turris_api.server.routes import forward, health, management, oauth, postman, resources
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
-from turris_api.store import signing_keys
+from turris_api.store import signing_keys, validation
 from turris_api.store.database import Database, sqlite_file
 from turris_api.store.errors import Invalid, StoreError
 
@@ -47,6 +47,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         field = ".".join(location) or "body"
         detail = first.get("msg", "is not valid")
         message = f"{field}: {detail}" if location else f"The request body is not valid: {detail}"
+        given = first.get("input")
+        if first.get("loc", ())[:1] == ("query",) and isinstance(given, str):  # what was sent, made safe to show
+            message += f" (got {validation.shown(given, 24)})"
         return json_response(422, {"error": Invalid.code, "message": message, "field": field})
 
     @app.exception_handler(StarletteHTTPException)

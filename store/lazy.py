@@ -107,8 +107,9 @@ class LazyStore:
     def end_old_token(self, ref: str | int) -> RestrictedToken:
         return self.open().end_old_token(ref)
 
-    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
-        return self.open().audit_events(limit)
+    def audit_events(self, limit: int = 50, before: int | None = None, credential_type: str | None = None,
+                     credential_id: int | None = None) -> list[AuditEvent]:
+        return self.open().audit_events(limit, before, credential_type, credential_id)
 
     def list_members(self) -> list[Member]:
         return self.open().list_members()

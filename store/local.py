@@ -36,7 +36,6 @@ from turris_api.store.models import (
 from turris_api.store.schema import (
     UTCDateTime,
     api_clients,
-    audit_events,
     member_tokens,
     members,
     not_before_now,
@@ -47,7 +46,6 @@ from turris_api.store.schema import (
 
 API_CLIENT = audit.API_CLIENT
 RESTRICTED_TOKEN = audit.RESTRICTED_TOKEN
-AUDIT_LIMIT_MAX = 1000
 
 _CLIENT_COLUMNS = [c for c in api_clients.c if c.name not in ("secret_hash", "old_secret_hash")]
 _TOKEN_COLUMNS = [c for c in restricted_tokens.c if c.name not in ("token_hash", "old_token_hash", "locator")]
@@ -308,7 +306,7 @@ class LocalStore:
                 .values(status=new_status, version=api_clients.c.version + 1, updated_at=utcnow(),
                         not_before=not_before_now())
             )
-            _audit(conn, me, "set_status", API_CLIENT, row.id, row.name)
+            _audit(conn, me, "set_status", API_CLIENT, row.id, row.name, f"status {row.status} -> {new_status}")
         return self.get_client(row.id)
 
     def set_api_access(self, enabled: bool) -> None:
@@ -454,31 +452,13 @@ class LocalStore:
 
     # --- audit and members -------------------------------------------------
 
-    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
-        if not 1 <= limit <= AUDIT_LIMIT_MAX:
-            raise Invalid("limit", f"Limit {limit} must be between 1 and {AUDIT_LIMIT_MAX}.", str(limit))
+    def audit_events(self, limit: int = 50, before: int | None = None, credential_type: str | None = None,
+                     credential_id: int | None = None) -> list[AuditEvent]:
+        audit.check_page(limit, before, credential_type, credential_id)
         with self.db.read() as conn:
             me = self._me(conn)
             policy.require_view(me)
-            rows = conn.execute(
-                sa.select(audit_events)
-                .where(audit_events.c.organization_id == me.organization.id)
-                .order_by(audit_events.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [
-            AuditEvent(
-                id=r.id,
-                at=r.at,
-                actor=r.actor,
-                action=r.action,
-                credential_type=r.credential_type,
-                credential_id=r.credential_id,
-                credential_name=r.credential_name,
-                detail=r.detail,
-            )
-            for r in rows
-        ]
+            return audit.events(conn, me.organization.id, limit, before, credential_type, credential_id)
 
     def list_members(self) -> list[Member]:
         with self.db.read() as conn:

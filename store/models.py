@@ -13,6 +13,15 @@ CLIENT_STATUSES = (ACTIVE, DISABLED)  # active may get tokens; disabled may not 
 DEFAULT_OVERLAP = timedelta(hours=24)  # how long a rolled credential's previous value works, unless told
 ADMIN = "admin"
 DEVELOPER = "developer"
+# What an audit event is about (AuditEvent.credential_type), and the actor of changes made with access
+# to the database itself rather than as a member.
+API_CLIENT = "api_client"
+RESTRICTED_TOKEN = "restricted_token"  # noqa: S105 (a type name)
+MEMBER = "member"
+MEMBER_TOKEN = "member_token"  # noqa: S105 (a type name)
+ORGANIZATION = "organization"
+SIGNING_KEY = "signing_key"
+OPERATOR = "operator"
 
 
 @dataclass(frozen=True)

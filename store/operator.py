@@ -13,7 +13,7 @@ from turris_api.store import audit, crypto, validation
 from turris_api.store.database import Database
 from turris_api.store.errors import Conflict, NotFound
 from turris_api.store.membership import ID_MAX, find_member
-from turris_api.store.models import ADMIN, CreatedMemberToken, MemberToken
+from turris_api.store.models import ADMIN, OPERATOR, CreatedMemberToken, MemberToken
 from turris_api.store.schema import member_tokens, members, organizations, utcnow
 
 MEMBER_TOKEN_LIFETIME = timedelta(days=90)  # the default; `issue_member_token` takes another
@@ -101,7 +101,7 @@ def new_member_token(db: Database, member: str | int,
             )
         ).inserted_primary_key[0]
         [token] = _member_tokens(conn, member_tokens.c.id == new_id)
-        audit.record(conn, token.organization_id, audit.OPERATOR, "issue", audit.MEMBER_TOKEN, token.id,
+        audit.record(conn, token.organization_id, OPERATOR, "issue", audit.MEMBER_TOKEN, token.id,
                      token.member_email, f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC")
     return CreatedMemberToken(token=token, value=value)
 
@@ -123,7 +123,7 @@ def revoke_member_token(db: Database, token_id: str | int) -> MemberToken:
             raise NotFound(f"No member access token {validation.shown(text)} in this store "
                            "(see turris-api member token list).")
         token = found[0]
-        audit.record(conn, token.organization_id, audit.OPERATOR, "revoke", audit.MEMBER_TOKEN, token.id,
+        audit.record(conn, token.organization_id, OPERATOR, "revoke", audit.MEMBER_TOKEN, token.id,
                      token.member_email)
     return token
 

@@ -205,8 +205,11 @@ class RemoteStore:
         path = f"/v1/restricted-tokens/{_ref(ref, 'Restricted Access Token')}/end-old"
         return self._parse(_of(RestrictedToken), self._call("POST", path))
 
-    def audit_events(self, limit: int = 50) -> list[AuditEvent]:
-        return self._list(_of(AuditEvent), self._call("GET", "/v1/audit-events", params={"limit": limit}))
+    def audit_events(self, limit: int = 50, before: int | None = None, credential_type: str | None = None,
+                     credential_id: int | None = None) -> list[AuditEvent]:
+        asked = {"limit": limit, "before": before, "credential_type": credential_type, "credential_id": credential_id}
+        params = {name: value for name, value in asked.items() if value is not None}
+        return self._list(_of(AuditEvent), self._call("GET", "/v1/audit-events", params=params))
 
     def list_members(self) -> list[Member]:
         return self._list(_of(Member), self._call("GET", "/v1/members"))

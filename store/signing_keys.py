@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from turris_api.store import audit
 from turris_api.store.database import Database
 from turris_api.store.errors import Invalid, Unavailable
+from turris_api.store.models import OPERATOR
 from turris_api.store.schema import signing_keys, utcnow
 
 KEY_CHANGE_LOCK = 0x7475_6B65  # PostgreSQL advisory lock id for creating and rotating keys
@@ -64,7 +65,7 @@ def rotate(db: Database, new_row: NewKeyRow, retention: timedelta, default_algor
         conn.execute(signing_keys.delete().where(signing_keys.c.rotated_at < now - retention))
         for row in rows:
             conn.execute(signing_keys.insert().values(**{**row, "created_at": now}))
-            audit.record_everywhere(conn, audit.OPERATOR, "rotate", audit.SIGNING_KEY, row["kid"], row["algorithm"])
+            audit.record_everywhere(conn, OPERATOR, "rotate", audit.SIGNING_KEY, row["kid"], row["algorithm"])
     return {row["algorithm"]: row["kid"] for row in rows}
 
 

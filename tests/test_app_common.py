@@ -14,12 +14,14 @@ from textual.widgets import Input
 from turris_api.app.app import TurrisApp
 from turris_api.app.config import Links
 from turris_api.screens.api_page import ApiPage
+from turris_api.screens.audit_page import AuditPage
 from turris_api.screens.settings import SettingsModal
 from turris_api.store.database import Database
 from turris_api.store.local import LocalStore
 from turris_api.store.operator import create_organization
 
 API_LINK = "?settings-modal=open&path=api"
+AUDIT_LINK = "?settings-modal=open&path=audit"
 ORG = "Acme Insurance"
 ADMIN = "ada@acme.test"
 DEVELOPER = "dev@acme.test"
@@ -92,6 +94,15 @@ async def open_api(pilot: Pilot) -> ApiPage:
                 "the API page")
     await pilot.pause()
     return api_page_of(app)
+
+
+async def open_audit(pilot: Pilot) -> AuditPage:
+    """Wait until Settings shows the Audit log page (by the deep link, the nav or a panel) and its first page arrived."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, SettingsModal) and (page := app.screen.audit_page) is not None
+                and page.loaded and not page.fetching and app.screen.current_page == "audit", "the audit log")
+    await settle(pilot)
+    return app.screen.audit_page
 
 
 async def type_text(pilot: Pilot, selector: str, text: str, replace: bool = True) -> None:

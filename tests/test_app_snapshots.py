@@ -10,11 +10,15 @@ from textual.widgets import Input
 from tests.support.credentials import add_realistic_credentials
 from tests.test_app_common import (
     ADMIN,
+    AUDIT_LINK,
+    DEVELOPER,
     MANAGER,
     READER,
     app_database,
     make_app,
+    make_database,
     open_api,
+    open_audit,
     settle,
     store_as,
     type_text,
@@ -322,3 +326,59 @@ def test_rolled_secret_modal(rolled, snap_compare):
         await steady(pilot)
 
     assert snap_compare(make_app(store_as(rolled, ADMIN)), run_before=run, terminal_size=WIDE)
+
+
+@pytest.fixture
+def history(sqlite_url, monkeypatch):
+    """A morning's changes at fixed times: members, the realistic credentials, a roll, a rename, a delete."""
+    from datetime import UTC, datetime
+
+    from tests.support.clock import install_clock
+    from turris_api.widgets import moments
+
+    clock = install_clock(monkeypatch)
+    clock.now = datetime(2026, 3, 2, 8, 55, tzinfo=UTC)
+    monkeypatch.setattr(moments, "now", clock)
+    db = make_database(sqlite_url)
+    admin, dev = store_as(db, ADMIN), store_as(db, DEVELOPER)
+    clock.advance(minutes=12)
+    add_realistic_credentials(admin)
+    clock.advance(hours=1, minutes=3)
+    policy = next(c for c in dev.list_clients() if c.name.startswith("Policy"))
+    dev.roll_client(policy.id, "24h")
+    clock.advance(minutes=26)
+    portal = next(t for t in dev.list_tokens() if t.name.endswith("production 2"))
+    dev.update_token(portal.id, TokenDraft("Partner portal — staging", "203.0.113.10"), portal.version)
+    clock.advance(minutes=4)
+    kiosk = next(t for t in admin.list_tokens() if t.name.startswith("Kiosk"))
+    admin.delete_token(kiosk.id)
+    clock.advance(minutes=9)
+    yield db
+    db.dispose()
+
+
+async def audit_ready(pilot) -> None:
+    await open_audit(pilot)
+    await steady(pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_audit_log(history, snap_compare, size):
+    """Newest first; at 80 columns the nav folds away and the chosen event's detail shows under the table."""
+    app = make_app(store_as(history, READER), open_link=AUDIT_LINK)
+    assert snap_compare(app, run_before=audit_ready, terminal_size=size)
+
+
+def test_audit_log_history_of_one_client(history, snap_compare):
+    async def run(pilot) -> None:
+        page = await open_api(pilot)
+        table = page.query_one(ClientTable)
+        table.focus()
+        table.move_cursor(row=0, column=0)  # by name: Policy administration sync 01
+        await pilot.press("enter")
+        await steady(pilot)
+        page.form.query_one("#view-history").press()
+        await open_audit(pilot)
+        await steady(pilot)
+
+    assert snap_compare(make_app(store_as(history, ADMIN)), run_before=run, terminal_size=(80, 24))

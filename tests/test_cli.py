@@ -65,6 +65,11 @@ def test_token_lifecycle_with_json(cli):
         (["client", "show", "424242"], 4, "No API Client"),
         (["token", "delete", "99", "--yes"], 4, "No Restricted Access Token"),
         (["audit", "--limit", "0"], 2, "Limit 0"),
+        (["audit", "--before", "0"], 2, "Before (an event id) 0"),
+        (["audit", "--before", "last"], 2, "invalid int value: 'last'"),
+        (["audit", "--token", "Kiosk"], 2, '--token "Kiosk" is not an internal id'),
+        (["audit", "--client", "trs_ci_nope"], 4, "No API Client"),
+        (["audit", "--client", "1", "--token", "1"], 2, "not allowed with argument"),
         (["--as", "nobody@example.com", "client", "list"], 4, "No member"),
         (["--db", "warehouse.db", "client", "list"], 2, "The store URL is not a database URL"),
         (["--db", "postgresql+psycopg://loader:hunter2@db:notaport/turris", "client", "list"], 2,
@@ -139,6 +144,25 @@ def test_member_tokens_are_issued_with_a_lifetime_listed_without_values_and_revo
     assert json.loads(cli("member", "token", "list", "--json")[1]) == []
     code, out, _ = cli("audit", "--format", "tsv")
     assert "revoke\tmember_token" in out and "issue\tmember_token" in out and issued["token"] not in out
+
+
+def test_audit_pages_back_and_shows_one_credentials_history(cli):
+    billing = json.loads(cli("client", "create", "--name", "Billing sync", "--json")[1])
+    cli("token", "create", "--name", "Kiosk", "--ips", "10.0.0.1")  # the same internal id as Billing sync
+    cli("client", "update", str(billing["id"]), "--name", "Billing sync 2")
+    code, out, _ = cli("audit", "--client", billing["client_id"], "--format", "tsv")
+    header, *rows = out.splitlines()
+    assert code == 0 and header.split("\t")[:5] == ["EVENT", "AT (UTC)", "ACTOR", "ACTION", "TYPE"]
+    assert [(r.split("\t")[3], r.split("\t")[6]) for r in rows] == [("update", "Billing sync 2"),
+                                                                    ("create", "Billing sync")]
+    newest = int(rows[0].split("\t")[0])
+    older = json.loads(cli("audit", "--before", str(newest), "--limit", "1", "--json")[1])
+    assert [(e["action"], e["credential_name"]) for e in older] == [("create", "Kiosk")]
+    tokens = json.loads(cli("audit", "--token", str(billing["id"]), "--json")[1])
+    assert [e["credential_name"] for e in tokens] == ["Kiosk"]
+    cli("client", "delete", str(billing["id"]), "--yes")
+    code, out, _ = cli("audit", "--client", str(billing["id"]), "--format", "tsv")  # deleted: still by its id
+    assert [r.split("\t")[3] for r in out.splitlines()[1:]] == ["delete", "update", "create"]
 
 
 def test_member_set_role_and_remove(cli):

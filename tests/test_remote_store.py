@@ -16,7 +16,7 @@ from tests.server_support import TestClient, in_process, live_server
 from turris_api.server.api import create_app
 from turris_api.store.database import Database
 from turris_api.store.errors import Invalid, PermissionDenied, StoreError, Unavailable
-from turris_api.store.models import ClientDraft
+from turris_api.store.models import ClientDraft, TokenDraft
 from turris_api.store.operator import bootstrap, issue_member_token
 from turris_api.store.remote import RemoteStore
 
@@ -178,6 +178,28 @@ def test_against_a_real_server_over_loopback(db, admin):
         assert store.get_client(created.client.client_id) == created.client
         store.delete_client(created.client.id)
         assert store.list_clients() == []
+        store.close()
+
+
+def test_the_audit_log_pages_back_and_filters_over_loopback(db, admin):
+    loader = admin.create_client(ClientDraft("Loader")).client
+    for n in range(5):
+        loader = admin.update_client(loader.id, ClientDraft(f"Loader {n}"), loader.version)
+        admin.create_token(TokenDraft(f"Kiosk {n}", "10.0.0.1"))
+    with live_server(lambda url: create_app(db)) as url:
+        store = RemoteStore(url, issue_member_token(db, admin.me().member.email), timeout=5)
+        paged, before = [], None
+        while page := store.audit_events(limit=4, before=before):
+            paged, before = paged + page, page[-1].id
+        assert paged == admin.audit_events(limit=1000)
+        history = store.audit_events(limit=4, credential_type="api_client", credential_id=loader.id)
+        older = store.audit_events(limit=4, before=history[-1].id, credential_type="api_client",
+                                   credential_id=loader.id)
+        assert [e.credential_name for e in history + older] == ["Loader 4", "Loader 3", "Loader 2", "Loader 1",
+                                                                "Loader 0", "Loader"]
+        with pytest.raises(Invalid) as err:
+            store.audit_events(credential_type="client")
+        assert err.value.field == "credential_type" and '"client"' in str(err.value)
         store.close()
 
 

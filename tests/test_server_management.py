@@ -166,6 +166,47 @@ def test_bad_input_is_422_naming_the_field(http, as_admin, body, field):
     assert http.get("/v1/api-clients", headers=as_admin).json() == []
 
 
+@pytest.mark.parametrize(
+    ("query", "field", "says"),
+    [
+        ("before=0", "before", '"0"'),
+        ("before=last", "before", '"last"'),
+        ("before=99999999999", "before", '"99999999999"'),
+        ("credential_type=apiclient", "credential_type", '"apiclient"'),
+        ("credential_type=api_client&credential_id=-3", "credential_id", '"-3"'),
+        ("credential_id=3", "credential_id", "needs a credential_type"),
+        ("limit=5000", "limit", '"5000"'),
+    ],
+)
+def test_a_bad_audit_page_or_filter_is_422_naming_the_field_and_the_value(http, as_admin, query, field, says):
+    response = http.get(f"/v1/audit-events?{query}", headers=as_admin)
+    assert response.status_code == 422
+    answer = response.json()
+    assert (answer["error"], answer["field"]) == ("invalid", field)
+    assert field in answer["message"] or field.replace("_", " ").capitalize() in answer["message"]
+    assert says in answer["message"]
+    assert http.get(f"/v1/audit-events?{query}").status_code == 401  # who is asking comes first
+
+
+def test_the_audit_events_of_one_credential_page_back_and_stay_in_their_organization(db, http, as_admin):
+    billing = http.post("/v1/api-clients", headers=as_admin, json={"name": "Billing sync"}).json()
+    http.post("/v1/api-clients", headers=as_admin, json={"name": "Other"})
+    for n in range(4):
+        http.put(f"/v1/api-clients/{billing['id']}", headers=as_admin, json={"name": f"Billing {n}", "version": n + 1})
+    about = f"credential_type=api_client&credential_id={billing['id']}"
+    first = http.get(f"/v1/audit-events?{about}&limit=3", headers=as_admin).json()
+    rest = http.get(f"/v1/audit-events?{about}&limit=3&before={first[-1]['id']}", headers=as_admin).json()
+    assert [e["credential_name"] for e in first + rest] == ["Billing 3", "Billing 2", "Billing 1", "Billing 0",
+                                                           "Billing sync"]
+    assert {e["credential_id"] for e in first + rest} == {billing["id"]}
+
+    create_organization(db, "Rival Inc", "boss@rival.example")
+    rival = bearer(issue_member_token(db, "boss@rival.example"))
+    assert http.get(f"/v1/audit-events?{about}", headers=rival).json() == []
+    seen = http.get("/v1/audit-events?limit=1000&before=2147483647", headers=rival).json()
+    assert seen and not [e for e in seen if e["credential_type"] == "api_client"]
+
+
 def test_a_body_that_is_not_json_is_422_not_500(http, as_admin):
     response = http.post(
         "/v1/api-clients", headers={**as_admin, "Content-Type": "application/json"}, content=b"{not json\xff"

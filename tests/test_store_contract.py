@@ -176,6 +176,66 @@ def test_audit_events_record_each_change_newest_first(store, admin_email):
     assert err.value.field == "limit"
 
 
+def test_audit_events_page_back_by_event_id_and_narrow_to_one_credential(store):
+    billing = store.create_client(ClientDraft("Billing sync")).client
+    other = store.create_client(ClientDraft("Other loader")).client
+    token = store.create_token(TokenDraft("Kiosk", "10.0.0.1")).token  # the same internal id as a client's
+    assert token.id in (billing.id, other.id)
+    for n in range(3):
+        billing = store.update_client(billing.id, ClientDraft(f"Billing sync {n}"), billing.version)
+        token = store.update_token(token.id, TokenDraft(f"Kiosk {n}", "10.0.0.1"), token.version)
+    everything = store.audit_events(limit=1000)
+
+    paged, before = [], None
+    while page := store.audit_events(limit=3, before=before):
+        assert len(page) <= 3
+        paged += page
+        before = page[-1].id
+    assert paged == everything  # every event once, newest first, across the pages
+    assert [e.id for e in paged] == sorted((e.id for e in paged), reverse=True)
+
+    history = store.audit_events(credential_type="api_client", credential_id=billing.id)
+    assert [(e.action, e.credential_name) for e in history] == [
+        ("update", "Billing sync 2"), ("update", "Billing sync 1"), ("update", "Billing sync 0"), ("create", "Billing sync"),
+    ]
+    older = store.audit_events(limit=2, before=history[1].id, credential_type="api_client", credential_id=billing.id)
+    assert older == history[2:4]
+    tokens = store.audit_events(credential_type="restricted_token", credential_id=token.id)
+    assert [e.credential_name for e in tokens] == ["Kiosk 2", "Kiosk 1", "Kiosk 0", "Kiosk"]
+    assert {e.credential_type for e in store.audit_events(credential_type="api_client")} == {"api_client"}
+    assert store.audit_events(credential_type="api_client", credential_id=999_999) == []
+
+
+@pytest.mark.parametrize(
+    ("asked", "field"),
+    [
+        ({"before": 0}, "before"),
+        ({"before": 2**31}, "before"),
+        ({"credential_type": "apiclient"}, "credential_type"),
+        ({"credential_type": "api_client", "credential_id": -1}, "credential_id"),
+        ({"credential_id": 3}, "credential_id"),  # ids are counted per type: a type is needed
+        ({"limit": 1001}, "limit"),
+    ],
+)
+def test_a_page_or_filter_no_listing_can_have_is_invalid_naming_the_field_and_value(store, asked, field):
+    with pytest.raises(Invalid) as err:
+        store.audit_events(**asked)
+    assert err.value.field == field
+    assert str(asked[field]) in str(err.value)
+
+
+def test_a_filter_never_reaches_another_organizations_events(store, store_for, db):
+    mine = store.create_client(ClientDraft("Mine")).client
+    store.update_client(mine.id, ClientDraft("Mine renamed"), mine.version)
+    create_organization(db, "Rival Inc", "boss@rival.example")
+    rival = store_for("boss@rival.example")
+    assert rival.audit_events(credential_type="api_client", credential_id=mine.id) == []
+    assert all(e.credential_name not in ("Mine", "Mine renamed") for e in rival.audit_events(limit=1000))
+    newest = store.audit_events(limit=1)[0]
+    assert all(e.credential_name not in ("Mine", "Mine renamed")
+               for e in rival.audit_events(before=newest.id + 1, limit=1000))
+
+
 @pytest.mark.parametrize(
     ("role", "permission", "clients", "tokens"),
     [

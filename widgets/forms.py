@@ -86,6 +86,16 @@ class CredentialForm(Guarded, Vertical):
             return self.form
 
     @dataclass
+    class HistoryRequested(Message):
+        """View history was pressed: the audit log of the record the form shows."""
+
+        form: CredentialForm
+
+        @property
+        def control(self) -> CredentialForm:
+            return self.form
+
+    @dataclass
     class Cancelled(Message):
         """Cancel was pressed."""
 
@@ -165,6 +175,10 @@ class CredentialForm(Guarded, Vertical):
                 if spec.hint:
                     yield Static(spec.hint, classes="field-hint", markup=False)
             yield from self.compose_extra()
+        if not self.is_new:  # outside the fields: anyone who can open the panel may read its history
+            with Horizontal(classes="form-links"):
+                yield Button("View history", id="view-history", compact=True,
+                             tooltip="Every change to this credential, newest first, on the Audit log page")
         with Horizontal(classes="form-buttons"):
             if self.is_new:
                 yield Button("Add", id="submit", variant="primary", disabled=not self.editable)
@@ -264,6 +278,11 @@ class CredentialForm(Guarded, Vertical):
     def delete(self, event: Button.Pressed) -> None:
         event.stop()
         self.post_message(self.DeleteRequested(self))
+
+    @on(Button.Pressed, "#view-history")
+    def view_history(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.HistoryRequested(self))
 
     @on(Button.Pressed, "#cancel")
     def cancel(self, event: Button.Pressed) -> None:

@@ -1,4 +1,4 @@
-"""The API Clients and Restricted Access Tokens tables.
+"""The API Clients, Restricted Access Tokens and audit log tables.
 
 They fit the width they are given: the column widths are worked out from the table's own
 width (`fit`), so nothing needs scrolling sideways, and a cell shortens its value to its
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -23,7 +24,19 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 
-from turris_api.store.models import ACTIVE, ApiClient, RestrictedToken
+from turris_api.store.models import (
+    ACTIVE,
+    API_CLIENT,
+    MEMBER,
+    MEMBER_TOKEN,
+    OPERATOR,
+    ORGANIZATION,
+    RESTRICTED_TOKEN,
+    SIGNING_KEY,
+    ApiClient,
+    AuditEvent,
+    RestrictedToken,
+)
 from turris_api.widgets import moments
 from turris_api.widgets.guard import Guarded
 from turris_api.widgets.text import inert, masked, printable
@@ -218,48 +231,21 @@ class LazyCell(tuple):
         yield table.cell_text(record, column, options.max_width)
 
 
-class CredentialTable(Guarded, DataTable):
-    """A credential table that fits its width; choosing a row posts RowChosen with the record's id."""
+class FittedTable(Guarded, DataTable):
+    """A table whose columns fit its width, one record per row (keyed by the record's id)."""
 
     COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = ()
     PLAN: ClassVar[Plan] = ()
-    COPYABLE: ClassVar[tuple[str, str] | None] = None  # (column key, label) that c / y copy
 
     BINDINGS = [
-        Binding("enter", "select_cursor", "Open", show=False),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "scroll_top", "First row", show=False),
         Binding("G", "scroll_bottom", "Last row", show=False),
-        Binding("c", "copy", "Copy Client ID"),
-        Binding("y", "copy", "Copy Client ID", show=False),
     ]
 
-    @dataclass
-    class RowChosen(Message):
-        """The user picked a row to inspect or manage."""
-
-        table: CredentialTable
-        record_id: int
-
-        @property
-        def control(self) -> CredentialTable:
-            return self.table
-
-    @dataclass
-    class CopyRequested(Message):
-        """The user picked a cell whose value they want on the clipboard."""
-
-        table: CredentialTable
-        label: str
-        value: str
-
-        @property
-        def control(self) -> CredentialTable:
-            return self.table
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
+    def __init__(self, cursor_type: str = "cell", **kwargs) -> None:
+        super().__init__(cursor_type=cursor_type, zebra_stripes=True, **kwargs)
         self._palette: Palette | None = None
         self._records: list = []
         self._by_id: dict[int, object] = {}
@@ -298,10 +284,20 @@ class CredentialTable(Guarded, DataTable):
         return self._palette
 
     def show(self, records: Sequence) -> None:
-        """Replace the rows with `records` (already sorted by name), keeping the cursor's place."""
+        """Replace the rows with `records` (in the order to show), keeping the cursor's place."""
         self._records = list(records)
         self._by_id = {record.id: record for record in self._records}
         self._rebuild()
+
+    def extend(self, records: Sequence) -> None:
+        """Add `records` after the rows shown (one already shown is left where it is)."""
+        new = [record for record in records if record.id not in self._by_id]
+        self._records += new
+        self._by_id.update((record.id, record) for record in new)
+        if not self.widths or self.column_widths() != self.widths:
+            self._rebuild()  # not built yet, or the new records change the columns
+        else:
+            self._add_rows(new)
 
     def select_record(self, record_id: int) -> bool:
         """Put the cursor on `record_id`'s row, now or once the rows are built (a table just shown
@@ -330,12 +326,15 @@ class CredentialTable(Guarded, DataTable):
             if width is not None:
                 label = spec.short_label if spec.short_label and width < cell_len(spec.label) else spec.label
                 self.add_column(Text(label), width=width, key=spec.key)
-        keys = list(self.widths)
-        for record in self._records:
-            self.add_row(*(LazyCell((self, record, key)) for key in keys), key=str(record.id))
+        self._add_rows(self._records)
         if self.row_count:
             self.cursor_coordinate = self.validate_cursor_coordinate(cursor)
             self._move_to_pending()
+
+    def _add_rows(self, records: Sequence) -> None:
+        keys = list(self.widths)
+        for record in records:
+            self.add_row(*(LazyCell((self, record, key)) for key in keys), key=str(record.id))
 
     def _update_dimensions(self, new_rows) -> None:
         # The one DataTable internal we rely on (pinned by tests/test_tables.py): DataTable
@@ -347,6 +346,53 @@ class CredentialTable(Guarded, DataTable):
 
     def cell_text(self, record, column: str, width: int) -> Text:
         raise NotImplementedError
+
+    def record(self, record_id: int):
+        return self._by_id.get(record_id)
+
+    @property
+    def records(self) -> list:
+        return list(self._records)
+
+    @property
+    def cursor_record(self):
+        """The record of the row the cursor is on, or None without rows."""
+        return self._records[self.cursor_row] if self.row_count and self.cursor_row < len(self._records) else None
+
+
+class CredentialTable(FittedTable):
+    """A credential table; choosing a row posts RowChosen with the record's id."""
+
+    COPYABLE: ClassVar[tuple[str, str] | None] = None  # (column key, label) that c / y copy
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", show=False),
+        Binding("c", "copy", "Copy Client ID"),
+        Binding("y", "copy", "Copy Client ID", show=False),
+    ]
+
+    @dataclass
+    class RowChosen(Message):
+        """The user picked a row to inspect or manage."""
+
+        table: CredentialTable
+        record_id: int
+
+        @property
+        def control(self) -> CredentialTable:
+            return self.table
+
+    @dataclass
+    class CopyRequested(Message):
+        """The user picked a cell whose value they want on the clipboard."""
+
+        table: CredentialTable
+        label: str
+        value: str
+
+        @property
+        def control(self) -> CredentialTable:
+            return self.table
 
     def action_select_cursor(self) -> None:
         # Enter opens the row whichever cell the cursor is on; only a click on a copyable cell copies.
@@ -374,13 +420,6 @@ class CredentialTable(Guarded, DataTable):
             self.post_message(self.CopyRequested(self, self.COPYABLE[1], getattr(record, column)))
         else:
             self.post_message(self.RowChosen(self, record.id))
-
-    def record(self, record_id: int):
-        return self._by_id.get(record_id)
-
-    @property
-    def records(self) -> list:
-        return list(self._records)
 
 
 class ClientTable(CredentialTable):
@@ -476,3 +515,133 @@ class TokenTable(CredentialTable):
         if column == "status":
             return status_cell(record, p)
         return pills(record.allowed_ips, p, inert("—", p.muted), width)
+
+
+# What each kind of record is called: in full, and where the column is narrow.
+KIND_WORDS = {
+    API_CLIENT: ("API Client", "API Client"),
+    RESTRICTED_TOKEN: ("Restricted Access Token", "Token"),
+    MEMBER: ("Member", "Member"),
+    MEMBER_TOKEN: ("Member access token", "Member token"),
+    ORGANIZATION: ("Organization", "Organization"),
+    SIGNING_KEY: ("Signing key", "Signing key"),
+}
+KIND_SHORT = max(cell_len(short) for _, short in KIND_WORDS.values())
+KIND_FULL = max(cell_len(full) for full, _ in KIND_WORDS.values())
+ACTION_WORDS = {
+    "create": "Created",
+    "update": "Updated",
+    "delete": "Deleted",
+    "set_status": "Status set",
+    "roll": "Rolled",
+    "end_old": "Old ended",
+    "add": "Added",
+    "remove": "Removed",
+    "set_role": "Role set",
+    "issue": "Issued",
+    "revoke": "Revoked",
+    "set_plan": "Plan set",
+    "set_policy": "Policy set",
+    "rotate": "Rotated",
+}
+ACTION_WIDTH = max(cell_len(word) for word in ACTION_WORDS.values())
+ENDINGS = frozenset({"delete", "remove", "revoke"})
+TIME_FULL = 16  # 2026-03-02 09:30
+
+
+def kind_word(kind: str, width: int = KIND_FULL) -> str:
+    """`api_client` as the app calls it, `Token` rather than `Restricted Access Token` where that does not fit."""
+    full, short = KIND_WORDS.get(kind, (printable(kind), printable(kind)))
+    return full if cell_len(full) <= width else short
+
+
+class AuditTable(FittedTable):
+    """Audit events, newest first: Time, Who, Action, Type, Name, Detail. Posts EndReached when the
+    cursor or the scroll gets to the last row, so that the page can fetch older events."""
+
+    COLUMNS = (
+        ColumnSpec("at", "Time (UTC)", 11, TIME_FULL),
+        ColumnSpec("actor", "Who", 13, 30),
+        ColumnSpec("action", "Action", ACTION_WIDTH, ACTION_WIDTH),
+        ColumnSpec("kind", "Type", KIND_SHORT, KIND_FULL),
+        ColumnSpec("name", "Name", 14, 40),
+        ColumnSpec("detail", "Detail", 12, 60, optional=True),
+    )
+    # The detail first (at 80 columns only a credential's history has room for it: the page shows the
+    # chosen event in full below), then names and the year; the type in full comes late.
+    PLAN = (
+        ("detail", 16),
+        ("name", 26),
+        ("at", TIME_FULL),
+        ("actor", 24),
+        ("kind", KIND_FULL),
+        ("detail", 40),
+        ("name", 32),
+        ("actor", 30),
+        ("detail", 10_000),
+        ("name", 10_000),  # takes what is left where there is no detail column
+    )
+
+    class EndReached(Message):
+        """The user got to the last row shown: older events, if any, are wanted."""
+
+    class ColumnsFitted(Message):
+        """The columns were fitted to the width anew (what fits in a row may have changed)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.one_subject = False
+        """Whether every event shown is about one record (its type then goes without saying)."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    def specs(self) -> tuple[ColumnSpec, ...]:
+        return tuple(s for s in self.COLUMNS if not (self.one_subject and s.key == "kind"))
+
+    def plan(self) -> Plan:
+        # No column grows past its longest value: the room goes where it shows something.
+        longest = {
+            "actor": max((cell_len(printable(e.actor)) for e in self._records), default=0),
+            "name": max((cell_len(printable(e.credential_name)) for e in self._records), default=0),
+            "detail": max((cell_len(printable(e.detail)) for e in self._records), default=0),
+        }
+        return tuple((key, min(target, longest.get(key, target))) for key, target in self.PLAN
+                     if not (self.one_subject and key == "kind"))
+
+    def _rebuild(self) -> None:
+        super()._rebuild()
+        if self.widths:
+            self.post_message(self.ColumnsFitted())
+
+    def _scrolled(self, _y: float) -> None:
+        if self.row_count and self.scroll_y >= self.max_scroll_y:
+            self.post_message(self.EndReached())
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= self.row_count - 1:
+            self.post_message(self.EndReached())
+
+    def cut_short(self, event: AuditEvent) -> bool:
+        """Whether the row leaves out or shortens who, the name or the detail of `event`."""
+        shown = {"actor": event.actor, "name": event.credential_name, "detail": event.detail}
+        return any(value and cell_len(printable(value)) > self.widths.get(key, 0) for key, value in shown.items())
+
+    def cell_text(self, event: AuditEvent, column: str, width: int) -> Text:
+        p = self.palette
+        if column == "at":
+            return inert(f"{event.at.astimezone(UTC):%Y-%m-%d %H:%M}" if width >= TIME_FULL
+                         else f"{event.at.astimezone(UTC):%m-%d %H:%M}")
+        if column == "actor":
+            return inert(shorten(printable(event.actor), width), p.muted if event.actor == OPERATOR else "")
+        if column == "action":
+            word = ACTION_WORDS.get(event.action, event.action)
+            return inert(shorten(word, width), f"bold {p.error}" if event.action in ENDINGS else "bold")
+        if column == "kind":
+            return inert(kind_word(event.credential_type, width))
+        if column == "name":
+            return inert(shorten_name(printable(event.credential_name), width), "bold")
+        if not event.detail:
+            return inert("—", p.muted)
+        return inert(shorten(printable(event.detail), width))

@@ -3,14 +3,15 @@ acting as the member whose access token was presented."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from turris_api.server import schemas
 from turris_api.server.deps import Store
 from turris_api.server.responses import error_models, json_response
-from turris_api.store import shapes
+from turris_api.store import audit, shapes
+from turris_api.store.membership import ID_MAX
 
 Ref = Annotated[str, Path(max_length=254, description="Internal id (digits); for API Clients the Client ID too, "
                                                       "for members the email.")]
@@ -145,9 +146,21 @@ def end_old_token(ref: ItemRef, store: Store) -> schemas.RestrictedTokenOut:
     return schemas.RestrictedTokenOut.model_validate(store.end_old_token(ref))
 
 
+AuditKind = Literal[audit.KINDS]  # type: ignore[valid-type] (the tuple spells out the values)
+
+
 @router.get("/audit-events", response_model=list[schemas.AuditEventOut], summary="Recent changes, newest first")
-def audit_events(store: Store, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[schemas.AuditEventOut]:
-    return [schemas.AuditEventOut.model_validate(e) for e in store.audit_events(limit)]
+def audit_events(
+    store: Store,
+    limit: Annotated[int, Query(ge=1, le=audit.LIMIT_MAX)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=ID_MAX, description="Only events older than this event id "
+                                                                     "(the last id of the page before).")] = None,
+    credential_type: Annotated[AuditKind | None, Query(description="Only events about this kind of record.")] = None,
+    credential_id: Annotated[int | None, Query(ge=0, le=ID_MAX, description="Only events about the record with "
+                                                                            "this id (needs credential_type).")] = None,
+) -> list[schemas.AuditEventOut]:
+    events = store.audit_events(limit, before, credential_type, credential_id)
+    return [schemas.AuditEventOut.model_validate(e) for e in events]
 
 
 @router.get("/members", response_model=list[schemas.MemberOut], summary="Members of the organization")
