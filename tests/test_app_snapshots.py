@@ -382,3 +382,30 @@ def test_audit_log_history_of_one_client(history, snap_compare):
         await steady(pilot)
 
     assert snap_compare(make_app(store_as(history, ADMIN)), run_before=run, terminal_size=(80, 24))
+
+
+@pytest.fixture
+def expiring(db, monkeypatch):
+    """A fixed clock; one client expired yesterday, one expiring in three days, one without an end."""
+    from datetime import UTC, datetime
+
+    from tests.support.clock import install_clock
+    from turris_api.widgets import moments
+
+    clock = install_clock(monkeypatch)
+    clock.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    monkeypatch.setattr(moments, "now", clock)
+    admin = store_as(db, ADMIN)
+    admin.create_client(ClientDraft("Quarterly export", "Ended yesterday", "", expires="1d"))
+    admin.create_client(ClientDraft("Billing sync", "Ends this week", "", expires="4d"))
+    admin.create_client(ClientDraft("Data warehouse loader", "", ""))
+    clock.advance(days=1, minutes=5)
+    return db
+
+
+def test_an_expired_client_stays_listed_in_red_and_one_expiring_soon_in_yellow(expiring, snap_compare):
+    async def run(pilot) -> None:
+        await open_api(pilot)
+        await settle(pilot)
+
+    assert snap_compare(make_app(store_as(expiring, ADMIN)), run_before=run, terminal_size=WIDE)
