@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from turris_api.server.edge import Edge
-from turris_api.server.hot import HotRoute, HotRoutes, documented_routes
+from turris_api.server.hot import HotRoute, HotRoutes, ServiceApp, documented_routes
 from turris_api.server.keys import KEY_FILE_NAME, ensure_signing_key, seal_stored_keys
 from turris_api.server.resources import BearerRefused
 from turris_api.server.responses import json_response, store_error_response
@@ -144,7 +144,7 @@ def create_app(db: Database, settings: ServiceSettings | None = None,
         yield
         service.verifier.uses.flush()  # the last second's credential uses, before the process ends
 
-    app = FastAPI(
+    app = ServiceApp(
         lifespan=lifespan,
         title=TITLE,
         version=VERSION,
@@ -161,6 +161,7 @@ def create_app(db: Database, settings: ServiceSettings | None = None,
         app.include_router(router)
     _install_error_handlers(app)
     app.openapi = _openapi(app, settings.issuer)
-    app.add_middleware(HotRoutes, routes=[*HOT_ROUTES, *extra_routes], service=service)
-    app.add_middleware(Edge, settings=settings)  # added last: the outer one, so it meets the hot routes too
+    app.add_middleware(Edge, settings=settings)
+    hot = HotRoutes([*HOT_ROUTES, *extra_routes], service)
+    app.serve_hot(hot, Edge(hot, settings=settings))
     return app

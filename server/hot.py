@@ -1,9 +1,9 @@
-"""The hot routes (token endpoint, protected API, forward-auth), answered without FastAPI's routing.
+"""The hot routes (token endpoint, protected API, forward-auth), answered beside FastAPI, not by it.
 
-Each one is an `async (request, service) -> Response` on Starlette's public Request/Response:
-FastAPI's route matching, dependency solving and exception middleware cost more per request than
-these endpoints' own work. FastAPI still documents them (`documented_routes`, for /openapi.json)
-and answers everything else.
+Each one is an `async (request, service) -> Response` on Starlette's public Request/Response,
+behind the same edge (server/edge.py) as every other request: FastAPI's middleware stack, route
+matching and dependency solving cost more per request than these endpoints' own work. FastAPI
+still documents them (`documented_routes`, for /openapi.json) and answers everything else.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,10 +38,9 @@ class HotRoute:
 
 
 class HotRoutes:
-    """ASGI middleware inside the edge: a hot path is answered here, anything else goes on to FastAPI."""
+    """The ASGI app that answers the hot paths (`match` says which paths those are)."""
 
-    def __init__(self, app, routes: Sequence[HotRoute], service: Service) -> None:
-        self.app = app
+    def __init__(self, routes: Sequence[HotRoute], service: Service) -> None:
         self.service = service
         self.exact = {route.path: route for route in routes}
         self.prefixes = tuple((route.path + "/", route) for route in routes if route.subpaths)
@@ -54,10 +54,7 @@ class HotRoutes:
         return route
 
     async def __call__(self, scope, receive, send) -> None:
-        route = self.match(scope["path"]) if scope["type"] == "http" else None
-        if route is None:
-            await self.app(scope, receive, send)
-            return
+        route = self.match(scope["path"])
         scope["route"] = route
         request = Request(scope, receive)
         if scope["method"] not in route.methods:
@@ -72,6 +69,24 @@ class HotRoutes:
             except StoreError as err:
                 response = store_error_response(err, request)
         await response(scope, receive, send)
+
+
+class ServiceApp(FastAPI):
+    """FastAPI, with the hot paths answered by the edge and HotRoutes before FastAPI's own stack
+    (whose error, telemetry and body-limit layers, and the edge again as its middleware, serve the rest)."""
+
+    _hot: HotRoutes | None = None
+    _hot_edge = None
+
+    def serve_hot(self, routes: HotRoutes, edge) -> None:
+        self._hot = routes
+        self._hot_edge = edge
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self._hot is not None and scope["type"] == "http" and self._hot.match(scope["path"]) is not None:
+            await self._hot_edge(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def documented_routes(routes: Sequence[HotRoute]) -> list[APIRoute]:

@@ -108,19 +108,24 @@ class PlainFormatter(logging.Formatter):
         return f"{self._seconds.text(self, record, datefmt or self.default_time_format)},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
         fields = getattr(record, "fields", None)
+        if not fields or record.exc_info or record.stack_info:
+            text = super().format(record)
+        else:  # the access line, once per request: this format without Formatter's general machinery
+            text = f"{self.formatTime(record)} {record.levelname} {record.name} {record.getMessage()}"
         if fields:
-            text += " " + " ".join(f"{k}={_plain_value(v)}" for k, v in fields.items() if v is not None and k != "event")
+            parts = [text]
+            for key, value in fields.items():
+                if value is not None and key != "event":
+                    parts.append(f"{key}={_plain_value(value)}")
+            text = " ".join(parts)
         return text
 
 
 def _plain_value(value: object) -> str:
-    if type(value) is int or type(value) is float:
-        return str(value)
-    text = str(value)
+    text = value if type(value) is str else str(value)
     # A path may carry a decoded newline: quoting keeps one record on one line.
-    return json.dumps(text) if (not text.isprintable() or " " in text or '"' in text or not text) else text
+    return json.dumps(text) if (not text or not text.isprintable() or " " in text or '"' in text) else text
 
 
 def configure(log_format: str = "plain", level: str = "info", access: bool = True) -> None:
