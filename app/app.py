@@ -231,7 +231,9 @@ class TurrisApp(Guarded, App[None]):
         self.call_after_refresh(run)
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # Not CommandPalette.is_open: it looks for a class the palette gets as it mounts, so a second
+        # ctrl+p before then would open a second palette (DuplicateIds).
+        if self.use_command_palette and not any(isinstance(s, CommandPalette) for s in self.screen_stack):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

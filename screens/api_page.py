@@ -32,7 +32,7 @@ from turris_api.store.models import (
 from turris_api.widgets import moments
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import Guarded, while_attached
 from turris_api.widgets.slide_over import SlideOver
 from turris_api.widgets.tables import ClientTable, CredentialTable, TokenTable
 from turris_api.widgets.text import inert
@@ -297,6 +297,7 @@ class ApiPage(Guarded, Vertical):
         # One swap at a time, in this page's queue: a form is mounted only once the last has gone.
         self.call_later(self._swap, form)
 
+    @while_attached
     async def _swap(self, form: CredentialForm | None) -> None:
         if form is not self._shown:
             return  # a later open or close superseded this one

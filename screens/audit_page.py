@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from turris_api.screens.api_page import GENERIC_FAILURE
 from turris_api.store.errors import StoreError
 from turris_api.store.models import AuditEvent
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import Guarded, while_attached
 from turris_api.widgets.tables import ACTION_WORDS, AuditTable, kind_word
 from turris_api.widgets.text import inert
 
@@ -225,6 +225,7 @@ class AuditPage(Guarded, Vertical):
         else:
             more.update(f"The newest {events} · older ones load as you scroll to the end.")
 
+    @while_attached
     def _fill(self) -> None:
         """A table taller than its rows cannot scroll to its end: fetch on until it can, or all are shown."""
         table = self.table

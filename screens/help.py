@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import ClosesOnce, Guarded
 
 # On each screen rather than the app: a modal screen cuts the app's own bindings off.
 HELP_KEY = Binding("question_mark", "app.help", "Keys", tooltip="Every key this screen answers to.")
@@ -18,7 +18,7 @@ QUIT_KEY = Binding("q", "app.quit", "Quit", show=False, tooltip="Quit (asks firs
 
 
 
-class HelpScreen(Guarded, ModalScreen[None]):
+class HelpScreen(Guarded, ClosesOnce, ModalScreen[None]):
     """What each key does where the user is; built from the active bindings, so it cannot go stale."""
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close", show=False)]

@@ -13,11 +13,11 @@ from textual.widgets import Button, Footer, Label, Static
 
 from turris_api.screens.help import HELP_KEY
 from turris_api.widgets.copyable import CopyableValue
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import ClosesOnce, Guarded
 from turris_api.widgets.text import inert
 
 
-class CreatedModal(Guarded, ModalScreen[None]):
+class CreatedModal(Guarded, ClosesOnce, ModalScreen[None]):
     """Shows a new credential's values exactly once. They live only in this screen; closing before
     each was copied asks first."""
 
@@ -144,7 +144,7 @@ class TokenCreatedModal(CreatedModal):
         )
 
 
-class Confirm(Guarded, ModalScreen[bool]):
+class Confirm(Guarded, ClosesOnce, ModalScreen[bool]):
     """A yes-or-no question before something is lost; True means go ahead. Escape and Enter on the
     focused button answer it; the safe answer has focus."""
 
@@ -207,7 +207,7 @@ def discard_changes() -> Confirm:
     return Confirm("Discard your changes?", "What you typed in this form has not been saved.", "Discard", "Keep editing")
 
 
-class LinkModal(Guarded, ModalScreen[None]):
+class LinkModal(Guarded, ClosesOnce, ModalScreen[None]):
     """An outside link: opened where a browser exists, always shown and copyable (SSH has no browser).
     `note` and `more` (label, value) pairs say what else the user may need beside it, each copyable."""
 

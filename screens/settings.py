@@ -20,7 +20,7 @@ from turris_api.screens.audit_page import AuditPage, AuditSubject
 from turris_api.screens.help import HELP_KEY, QUIT_KEY
 from turris_api.store.models import Me
 from turris_api.widgets.footer import Footer
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import ClosesOnce, Guarded, while_attached
 from turris_api.widgets.status_line import StatusLine
 from turris_api.widgets.text import inert
 
@@ -67,7 +67,7 @@ class SettingsNav(OptionList):
     """Grouped navigation; group headings are not selectable."""
 
 
-class SettingsModal(Guarded, ModalScreen[None]):
+class SettingsModal(Guarded, ClosesOnce, ModalScreen[None]):
     """Settings, opened from the sidebar or by the deep link."""
 
     # Below 110 columns the nav folds away (it opens again while focused: shift+tab from the
@@ -143,6 +143,7 @@ class SettingsModal(Guarded, ModalScreen[None]):
             self.audit_page.reload()
         self.post_message(self.PageShown(self.initial_page))
 
+    @while_attached
     def _focus_page(self) -> None:
         page = self.api_page if self.current_page == "api" else self.audit_page if self.current_page == "audit" else None
         if page is not None:

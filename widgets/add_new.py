@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Button, OptionList
 from textual.widgets.option_list import Option
 
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import Guarded, while_attached
 
 CHOICES = (
     ("client", "API Client", "Create a secure API client"),
@@ -86,6 +86,7 @@ class AddNewMenu(Guarded, Vertical):
         # Clicking or tabbing elsewhere closes the dropdown, like a web menu.
         self.call_after_refresh(self._close_if_unfocused)
 
+    @while_attached
     def _close_if_unfocused(self) -> None:
         focused = self.screen.focused
         if focused is None or focused not in self.query("*"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
 
+from turris_api.widgets.guard import while_attached
+
 
 class Footer(TextualFooter):
     """Textual's Footer rebuilds all its keys on every binding change; opening a screen changes focus
@@ -21,6 +23,7 @@ class Footer(TextualFooter):
             self._rebuild_pending = True
             self.call_after_refresh(self._rebuild)
 
+    @while_attached
     async def _rebuild(self) -> None:
         self._rebuild_pending = False
         await self.recompose()

@@ -1,10 +1,14 @@
-"""A handler that fails must not take the app down: it becomes a notification, the app goes on."""
+"""A handler that fails must not take the app down: it becomes a notification, the app goes on.
+A screen closes once, however fast the keys that close it come."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from textual import events
+from textual.await_complete import AwaitComplete
 from textual.message import Message
 
 log = logging.getLogger(__name__)
@@ -32,3 +36,31 @@ class Guarded:
             if report is None:
                 raise
             report(err)
+
+
+async def _nothing() -> None:
+    return None
+
+
+class ClosesOnce:
+    """Mix into a Screen (before the Textual class) so it closes once. A second Esc or Enter that
+    arrives before the screen has gone dismisses it again: Textual 8.2.8 then fails setting the
+    result of a screen waited for, or pops the screen beneath."""
+
+    def dismiss(self, result=None) -> AwaitComplete:
+        if not self.is_active:  # type: ignore[attr-defined]  # already on its way out
+            return AwaitComplete(_nothing())
+        return super().dismiss(result)  # type: ignore[misc]
+
+
+def while_attached(method: Callable) -> Callable:
+    """For a method run later (call_after_refresh, call_later): skipped if its node left the DOM
+    meanwhile, as when Esc closes a screen between a key and the refresh after it."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if self.is_attached:
+            return method(self, *args, **kwargs)
+        return None
+
+    return run
