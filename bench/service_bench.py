@@ -56,7 +56,7 @@ PEER_ROWS = {  # key: (name, unit, target); the value is ours, the baseline the 
                         "req/s", None),
     "peer_node_whoami": ("GET /v1/whoami, JWT + allowed Origin, vs node-oidc-provider's jose-verifying route, "
                          "{workers} workers each", "req/s", Target("ratio", ">=", NODE_WHOAMI_TARGET_RATIO)),
-    "peer_raw_asgi": ("Bare GET (FastAPI and our edge) vs a raw ASGI handler under uvicorn, 1 worker each", "req/s",
+    "peer_raw_asgi": ("Bare GET (our edge and hot-route dispatch) vs a raw ASGI handler under uvicorn, 1 worker each", "req/s",
                       Target("ratio", ">=", RAW_TARGET_RATIO)),
 }
 NODE_ROWS = ("peer_node_argon2", "peer_node_plain", "peer_node_whoami")
