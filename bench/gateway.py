@@ -8,15 +8,13 @@ upstream itself, a `return 200`, so the pair differs only by the forward-auth ro
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import free_port
+from bench.procs import free_port, listening, serving
 
 DOCS_CONFIG = Path(__file__).resolve().parent.parent / "docs" / "gateway" / "nginx.conf"
 START_TIMEOUT_S = 10.0
@@ -102,35 +100,17 @@ http {{
 }}
 """
     )
-    log = (prefix / "stdout.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-    )
+    argv = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
+    started = False
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        for port in ports:
-            while True:
-                if proc.poll() is not None:
-                    error_log = prefix / "error.log"
-                    raise RuntimeError(f"nginx exited with {proc.returncode}: {(prefix / 'stdout.log').read_text()}"
-                                       f"{error_log.read_text() if error_log.exists() else ''}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("nginx did not listen in time") from None
-                    time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        with serving(argv, prefix / "stdout.log", lambda: all(listening(port) for port in ports)):
+            started = True
+            yield
+    except RuntimeError as err:
+        if started:
+            raise
+        error_log = prefix / "error.log"  # nginx says why it did not start in its own log
+        raise RuntimeError(f"{err} {error_log.read_text() if error_log.exists() else ''}") from None
 
 
 @contextmanager

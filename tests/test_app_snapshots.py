@@ -280,16 +280,22 @@ def test_created_modal_close_confirmation(db, snap_compare):
 
 
 @pytest.fixture
-def rolled(populated, monkeypatch):
-    """A fixed clock for store and app, one client rolled with a day's overlap and used once."""
+def clock(monkeypatch):
+    """One fixed clock for the store and the app: 2026-03-02 09:30 UTC until a test moves it."""
     from datetime import UTC, datetime
 
     from tests.support.clock import install_clock
     from turris_api.widgets import moments
 
-    clock = install_clock(monkeypatch)
-    clock.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-    monkeypatch.setattr(moments, "now", clock)
+    fixed = install_clock(monkeypatch)
+    fixed.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    monkeypatch.setattr(moments, "now", fixed)
+    return fixed
+
+
+@pytest.fixture
+def rolled(populated, clock):
+    """One client rolled with a day's overlap and used once."""
     admin = store_as(populated, ADMIN)
     policy = next(c for c in admin.list_clients() if c.name == "Policy admin sync")
     admin.roll_client(policy.id, "24h")
@@ -329,16 +335,11 @@ def test_rolled_secret_modal(rolled, snap_compare):
 
 
 @pytest.fixture
-def history(sqlite_url, monkeypatch):
+def history(sqlite_url, clock):
     """A morning's changes at fixed times: members, the realistic credentials, a roll, a rename, a delete."""
     from datetime import UTC, datetime
 
-    from tests.support.clock import install_clock
-    from turris_api.widgets import moments
-
-    clock = install_clock(monkeypatch)
     clock.now = datetime(2026, 3, 2, 8, 55, tzinfo=UTC)
-    monkeypatch.setattr(moments, "now", clock)
     db = make_database(sqlite_url)
     admin, dev = store_as(db, ADMIN), store_as(db, DEVELOPER)
     clock.advance(minutes=12)
@@ -385,16 +386,8 @@ def test_audit_log_history_of_one_client(history, snap_compare):
 
 
 @pytest.fixture
-def expiring(db, monkeypatch):
-    """A fixed clock; one client expired yesterday, one expiring in three days, one without an end."""
-    from datetime import UTC, datetime
-
-    from tests.support.clock import install_clock
-    from turris_api.widgets import moments
-
-    clock = install_clock(monkeypatch)
-    clock.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-    monkeypatch.setattr(moments, "now", clock)
+def expiring(db, clock):
+    """One client expired a few minutes ago, one expiring within three days, one without an end."""
     admin = store_as(db, ADMIN)
     admin.create_client(ClientDraft("Quarterly export", "Ended yesterday", "", expires="1d"))
     admin.create_client(ClientDraft("Billing sync", "Ends this week", "", expires="4d"))
