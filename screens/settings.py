@@ -134,6 +134,8 @@ class SettingsModal(Guarded, ClosesOnce, ModalScreen[None]):
         return options
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:  # closed before it finished opening (Esc right after s)
+            return
         nav = self.query_one(SettingsNav)
         nav.highlighted = nav.get_option_index(self.initial_page)
         nav.focus()

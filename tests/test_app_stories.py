@@ -772,3 +772,15 @@ async def test_a_disabled_client_says_what_to_do_and_a_long_name_is_shown_whole(
         await settle(pilot)
         assert isinstance(app.screen, ConfirmDelete)
         assert "TAIL-12345" in screen_text(app).replace("\n", "").replace(" ", "").replace("┃", "")
+
+
+async def test_settings_closed_before_it_finished_opening_leaves_the_app_running(admin):
+    """Esc right after the key that opened Settings: the modal is gone before its mount handler runs."""
+    app = make_app(admin, open_link=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.action_open_settings()
+        assert isinstance(app.screen, SettingsModal)
+        app.screen.dismiss(None)
+        await settle(pilot)
+        assert app.is_running and not isinstance(app.screen, SettingsModal)
