@@ -16,7 +16,7 @@ from turris_api.server.edge import Edge
 from turris_api.server.hot import HotRoute, HotRoutes, ServiceApp, documented_routes
 from turris_api.server.keys import KEY_FILE_NAME, ensure_signing_key, seal_stored_keys
 from turris_api.server.resources import BearerRefused
-from turris_api.server.responses import json_response, store_error_response
+from turris_api.server.responses import json_response, not_allowed, store_error_response
 from turris_api.server.routes import forward, health, management, oauth, postman, resources
 from turris_api.server.service import Service
 from turris_api.server.settings import ServiceSettings
@@ -58,17 +58,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             return json_response(
                 422, {"error": Invalid.code, "message": "The request body is not valid JSON.", "field": "body"}
             )
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        messages = {
-            404: f"There is no endpoint at {request.url.path}.",
-            405: f"{request.method} is not allowed on {request.url.path}.",
-        }
-        code = codes.get(err.status_code, "http_error")
-        message = messages.get(err.status_code, str(err.detail))
-        headers = dict(err.headers or {})
         if err.status_code == 405:
-            headers["Allow"] = _allowed_methods(request)
-        return json_response(err.status_code, {"error": code, "message": message}, headers)
+            return not_allowed(request.method, request.url.path, _allowed_methods(request))
+        if err.status_code == 404:
+            code, message = "not_found", f"There is no endpoint at {request.url.path}."
+        else:
+            code, message = "http_error", str(err.detail)
+        return json_response(err.status_code, {"error": code, "message": message}, dict(err.headers or {}))
 
 
 ALLOW_CANDIDATES = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

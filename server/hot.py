@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from turris_api.server.resources import BearerRefused
-from turris_api.server.responses import json_response, store_error_response
+from turris_api.server.responses import json_response, not_allowed, store_error_response
 from turris_api.server.service import Service
 from turris_api.store.errors import StoreError
 
@@ -58,9 +58,7 @@ class HotRoutes:
         scope["route"] = route
         request = Request(scope, receive)
         if scope["method"] not in route.methods:
-            response = json_response(405, {"error": "method_not_allowed",
-                                           "message": f"{scope['method']} is not allowed on {scope['path']}."},
-                                     {"Allow": ", ".join(sorted(route.methods))})
+            response = not_allowed(scope["method"], scope["path"], ", ".join(sorted(route.methods)))
         else:
             try:
                 response = await route.endpoint(request, self.service)

@@ -107,7 +107,7 @@ class Authenticator:
         *, blocking: bool = True,
     ) -> Principal:
         """The caller, or BearerRefused. With blocking=False (an event loop calling), raises
-        NeedsThread rather than hash or write; no check is skipped either way."""
+        NeedsThread rather than hash; no check is skipped either way."""
         header = headers.get("authorization")
         if not header:
             raise BearerRefused(401, None, "This endpoint needs an Authorization: Bearer <token> header.")

@@ -24,6 +24,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(json.dumps(body).encode("utf-8"), status_code=status, media_type=JSON, headers=headers)
 
 
+def not_allowed(method: str, path: str, allow: str) -> Response:
+    """405, naming the methods the path takes (RFC 9110 15.5.6)."""
+    return json_response(405, {"error": "method_not_allowed", "message": f"{method} is not allowed on {path}."},
+                         {"Allow": allow})
+
+
 def store_error_response(err: StoreError, request: Request) -> Response:
     """The answer to a store failure: the error's status, code, message and field (never a stack)."""
     if err.http_status >= 500:

@@ -162,7 +162,7 @@ class UseRecorder:
 
 
 class NeedsThread(Exception):
-    """Raised instead of blocking work (an argon2 check, a write) by a check told `blocking=False`:
+    """Raised instead of blocking work (an argon2 check) by a check told `blocking=False`:
     an event loop asks that way first, and asks again from a worker thread on this."""
 
 

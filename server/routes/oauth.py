@@ -80,7 +80,7 @@ HOT = [
 @router.post(
     "/oauth/introspect",
     summary="RFC 7662: is this token active, and whose (tokens of the caller's organization only)",
-    responses=_errors(400, 401, 429, 503),
+    responses=_errors(400, 401, 413, 429, 503),
     openapi_extra=TOKEN_PARAM_FORM,
 )
 async def introspect(request: Request, service: ServiceDep) -> Response:
@@ -92,7 +92,7 @@ async def introspect(request: Request, service: ServiceDep) -> Response:
 @router.post(
     "/oauth/revoke",
     summary="RFC 7009: revoke a JWT this API Client was issued (200 for unknown tokens too)",
-    responses=_errors(400, 401, 429, 503),
+    responses=_errors(400, 401, 413, 429, 503),
     openapi_extra=TOKEN_PARAM_FORM,
 )
 async def revoke(request: Request, service: ServiceDep) -> Response:
