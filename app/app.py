@@ -17,7 +17,8 @@ from textual.command import CommandPalette
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerFailed, WorkerState
+from textual.theme import ThemeProvider
+from textual.worker import NoActiveWorker, Worker, WorkerFailed, WorkerState, get_current_worker
 
 from turris_api.app.config import Links
 from turris_api.screens.main import MainScreen
@@ -178,9 +179,15 @@ class TurrisApp(Guarded, App[None]):
 
     def _palette_gone_mid_search(self, error: Exception) -> bool:
         """Textual 8.2.8's command palette searches in a worker that can outlive the palette (ctrl+p,
-        then Esc before the first results): it then fails looking up its own list. Nothing is lost."""
-        return (isinstance(error, WorkerFailed) and isinstance(error.error, NoMatches)
-                and not any(isinstance(screen, CommandPalette) for screen in self.screen_stack))
+        then Esc before the first results, perhaps ctrl+p again): it then fails looking up its own
+        list. Nothing is lost. A worker's failure is handled in that worker's context."""
+        if not (isinstance(error, WorkerFailed) and isinstance(error.error, NoMatches)):
+            return False
+        try:
+            searcher = get_current_worker().node
+        except NoActiveWorker:
+            return False
+        return isinstance(searcher, CommandPalette) and searcher is not self.screen
 
     def report_error(self, err: BaseException | None) -> None:
         """A failure as a notification: a store error as it is, anything else without internals."""
@@ -235,6 +242,10 @@ class TurrisApp(Guarded, App[None]):
         # ctrl+p before then would open a second palette (DuplicateIds).
         if self.use_command_palette and not any(isinstance(s, CommandPalette) for s in self.screen_stack):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
+
+    def search_themes(self) -> None:
+        # As App.search_themes (the palette's "Theme" command), with the palette that closes once.
+        self.push_screen(SafeCommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

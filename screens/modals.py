@@ -62,6 +62,8 @@ class CreatedModal(Guarded, ClosesOnce, ModalScreen[None]):
         return True
 
     def action_copy(self, index: int) -> None:
+        if index >= len(self._values):  # a click or key that arrived after the modal closed
+            return
         label, value = self._values[index]
         self._copied.add(index)
         self.app.copy_text(value, label)

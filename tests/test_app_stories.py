@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from textual import events
 from textual.widgets import Button, DataTable, Input
 
 from tests.test_app_common import (
@@ -784,3 +785,82 @@ async def test_settings_closed_before_it_finished_opening_leaves_the_app_running
         app.screen.dismiss(None)
         await settle(pilot)
         assert app.is_running and not isinstance(app.screen, SettingsModal)
+
+
+async def test_a_copy_that_arrives_as_the_created_modal_closes_does_nothing(admin):
+    """Enter on a value, then Esc before the modal handled the copy: it finds the values forgotten."""
+    from turris_api.widgets.copyable import CopyableValue
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Closing")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        modal = app.screen
+        await pilot.press("c", "s")  # both copied: Ok closes without asking
+        value = modal.query_one("#value-1", CopyableValue)
+        value.action_copy()  # queued for the modal
+        modal.action_ok()  # an Esc binding runs at once
+        await settle(pilot)
+        assert app.is_running and not unexpected(app) and not isinstance(app.screen, ClientCreatedModal)
+
+
+async def test_a_form_closed_while_it_mounts_leaves_the_app_running(admin):
+    """A row opened and closed faster than the slide-over can build it (Enter, Esc in one burst)."""
+    admin.create_client(ClientDraft("Loader", "", ""))
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        form = ClientForm(admin.list_clients()[0], editable=True, reason="", id="edit-client")
+        await page.mount(form)
+        await form.remove()
+        form._update_origins_warning()  # what its mount handler does, once its fields are gone
+        await settle(pilot)
+        assert app.is_running and not unexpected(app)
+
+
+async def test_a_palette_search_outliving_its_palette_is_dropped(admin):
+    """ctrl+p, Esc, ctrl+p faster than the first palette's search: that search finds its list gone
+    (Textual 8.2.8) while another palette is open. Nothing is lost, so the app goes on."""
+    from textual.command import CommandList
+
+    from turris_api.screens.palette import SafeCommandPalette
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        first, second = SafeCommandPalette(), SafeCommandPalette()
+        await app.push_screen(first)
+        await app.push_screen(second)
+        released = asyncio.Event()
+
+        async def search() -> None:
+            await released.wait()
+            await first.query_one(CommandList).remove()
+            first.query_one(CommandList)  # as its search worker does
+
+        first.run_worker(search())
+        released.set()
+        await settle(pilot)
+        assert app.is_running and not unexpected(app)
+
+
+async def test_enter_twice_in_the_theme_palette_closes_only_it(admin):
+    """The palette's Theme command opens a second palette; two quick Enters there must not also pop
+    the screens beneath it (Textual 8.2.8's own themes palette dismisses twice)."""
+    from textual.command import CommandList
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        beneath = list(app.screen_stack)
+        app.search_themes()
+        await until(pilot, lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count,
+                    "the themes")
+        await pilot.press("down")
+        for _ in range(2):  # as a terminal delivers them: both queued before the first is handled
+            app.post_message(events.Key("enter", "\r"))
+        await settle(pilot)
+        assert app.is_running and app.screen_stack == beneath

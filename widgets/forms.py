@@ -338,7 +338,9 @@ class ClientForm(CredentialForm):
 
     @on(Input.Changed, "#allowed_origins")
     def _update_origins_warning(self) -> None:
-        self.query_one("#origins-warning").display = not self.value("allowed_origins").strip()
+        origins, warning = self.query("#allowed_origins"), self.query("#origins-warning")
+        if origins and warning:  # none on a form closed while it mounted (keys faster than the swap)
+            warning.first().display = not origins.first(Input).value.strip()
 
     def draft(self) -> ClientDraft:
         return ClientDraft(
