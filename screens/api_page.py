@@ -553,12 +553,16 @@ class ApiPage(Guarded, Vertical):
     def confirm_delete(self, event: CredentialForm.DeleteRequested) -> None:
         from turris_api.screens.modals import ConfirmDelete
 
-        record = event.form.record
-        kind = "API Client" if isinstance(event.form, ClientForm) else "Restricted Access Token"
+        form = event.form
+        if form is not self._shown or not form.is_mounted or form.record is None:
+            return  # closed before its request arrived
+        record = form.record
+        kind = "API Client" if isinstance(form, ClientForm) else "Restricted Access Token"
 
         def decided(confirmed: bool | None) -> None:
-            if confirmed:
-                event.form.busy = True
+            if confirmed:  # what the confirmation named is deleted, even if its form has closed since
+                if form is self._shown:
+                    form.busy = True
                 self.delete_credential(kind, record)
 
         self.app.push_screen(ConfirmDelete(kind, record.name), decided)

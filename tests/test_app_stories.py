@@ -864,3 +864,19 @@ async def test_enter_twice_in_the_theme_palette_closes_only_it(admin):
             app.post_message(events.Key("enter", "\r"))
         await settle(pilot)
         assert app.is_running and app.screen_stack == beneath
+
+
+async def test_delete_pressed_then_the_form_closed_at_once_deletes_nothing(admin):
+    """Delete, then Esc before the page handled it: no confirmation for a form that is gone."""
+    admin.create_token(TokenDraft("Partner portal", "203.0.113.10"))
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await open_api(pilot)
+        await pilot.click(TokenTable, offset=(3, 1))
+        await until(pilot, lambda: isinstance(page.form, TokenForm), "the token's form")
+        form = page.form
+        form.post_message(TokenForm.DeleteRequested(form))  # queued for the page
+        page.close_form()  # an Esc binding runs at once
+        await settle(pilot)
+        assert app.is_running and not unexpected(app)
+        assert not isinstance(app.screen, ConfirmDelete) and [t.name for t in admin.list_tokens()] == ["Partner portal"]
