@@ -27,11 +27,10 @@ from turris_api.screens.settings import DEVELOPER_PAGES, PAGES, SettingsModal
 from turris_api.store.errors import StoreError
 from turris_api.store.interface import CredentialStore
 from turris_api.store.models import Me
-from turris_api.widgets.guard import Guarded
+from turris_api.widgets.guard import UNEXPECTED, Guarded
 
 STYLES = str(files("turris_api").joinpath("styles.tcss"))  # package data, so it ships in the wheel
 EXIT_UNEXPECTED = 1
-UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
 
 
 def settings_page_from_link(link: str) -> str | None:

@@ -32,7 +32,7 @@ from turris_api.store.models import (
 from turris_api.widgets import moments
 from turris_api.widgets.add_new import AddNewMenu
 from turris_api.widgets.forms import ClientForm, CredentialForm, TokenForm
-from turris_api.widgets.guard import Guarded, while_attached
+from turris_api.widgets.guard import UNEXPECTED, Guarded, while_attached
 from turris_api.widgets.slide_over import SlideOver
 from turris_api.widgets.tables import ClientTable, CredentialTable, TokenTable
 from turris_api.widgets.text import inert
@@ -45,7 +45,6 @@ BANNER_TEXT = (
 NO_PERMISSION = "Read only: you do not have the permission to manage API credentials."
 NO_CHANGES = "No changes to save."
 POSTMAN_COLLECTION_PATH = "/postman/collection.json"  # the service's route (server/postman.py)
-GENERIC_FAILURE = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
 
 
 def postman_import(service_url: str | None) -> tuple[str, list[tuple[str, str]]]:
@@ -591,7 +590,7 @@ class ApiPage(Guarded, Vertical):
         if event.worker.name == "load":
             self.query_one("#api-empty").loading = False
             empty = self.query_one("#api-empty", Static)
-            empty.update(inert(f"Could not load the credentials: {err if isinstance(err, StoreError) else GENERIC_FAILURE} "
+            empty.update(inert(f"Could not load the credentials: {err if isinstance(err, StoreError) else UNEXPECTED} "
                                "Press r to try again."))
             empty.display = True
         form = self.form

@@ -17,10 +17,9 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from turris_api.screens.api_page import GENERIC_FAILURE
 from turris_api.store.errors import StoreError
 from turris_api.store.models import AuditEvent
-from turris_api.widgets.guard import Guarded, while_attached
+from turris_api.widgets.guard import UNEXPECTED, Guarded, while_attached
 from turris_api.widgets.tables import ACTION_WORDS, AuditTable, kind_word
 from turris_api.widgets.text import inert
 
@@ -243,7 +242,7 @@ class AuditPage(Guarded, Vertical):
             return  # done, or a stale ask the user moved on from
         asked, self._asked = self._asked, None
         err = event.worker.error
-        why = str(err) if isinstance(err, StoreError) else GENERIC_FAILURE
+        why = str(err) if isinstance(err, StoreError) else UNEXPECTED
         empty = self.query_one("#audit-empty", Static)
         empty.loading = False
         if asked is not None and asked.before is not None:

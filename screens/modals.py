@@ -7,14 +7,19 @@ from collections.abc import Sequence
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
 from turris_api.screens.help import HELP_KEY
 from turris_api.widgets.copyable import CopyableValue
-from turris_api.widgets.guard import ClosesOnce, Guarded
+from turris_api.widgets.guard import ClosesOnce, Guarded, while_attached
 from turris_api.widgets.text import inert
+
+
+class Dialog(VerticalScroll, can_focus=False):
+    """A modal's box: as tall as its content, scrolling when the terminal is shorter (the Created
+    modal's advice at 80x24). Not a Tab stop: focusing its buttons scrolls them into view."""
 
 
 class CreatedModal(Guarded, ClosesOnce, ModalScreen[None]):
@@ -36,7 +41,7 @@ class CreatedModal(Guarded, ClosesOnce, ModalScreen[None]):
         self._copied: set[int] = set()
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Dialog(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             yield Static(inert(self._name, "bold"), classes="dialog-subject")
             for index, (label, value) in enumerate(self._values):
@@ -50,6 +55,14 @@ class CreatedModal(Guarded, ClosesOnce, ModalScreen[None]):
         yield Footer()
 
     AUTO_FOCUS = "#value-0"  # Textual focuses it as the screen opens; nothing to fail if it closed first
+
+    def on_screen_resume(self) -> None:
+        # Focusing the first value scrolls a short terminal's box past the title and the name.
+        self.call_after_refresh(self._show_top)
+
+    @while_attached
+    def _show_top(self) -> None:
+        self.query_one(Dialog).scroll_home(animate=False)
 
     @property
     def uncopied(self) -> list[str]:
@@ -161,7 +174,7 @@ class Confirm(Guarded, ClosesOnce, ModalScreen[bool]):
         self._subject = subject  # what the question is about (a credential's name), shown whole
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Dialog(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             if self._subject:
                 name = inert(self._subject, "bold")
@@ -225,7 +238,7 @@ class LinkModal(Guarded, ClosesOnce, ModalScreen[None]):
         self._more = tuple(more)
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Dialog(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             yield Static(
                 "Asked your system to open this in your browser."

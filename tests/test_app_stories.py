@@ -880,3 +880,19 @@ async def test_delete_pressed_then_the_form_closed_at_once_deletes_nothing(admin
         await settle(pilot)
         assert app.is_running and not unexpected(app)
         assert not isinstance(app.screen, ConfirmDelete) and [t.name for t in admin.list_tokens()] == ["Partner portal"]
+
+
+async def test_at_80x24_the_created_modal_opens_at_its_title_and_scrolls_to_ok(admin):
+    app = make_app(admin)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_api(pilot)
+        await pilot.press("a")
+        await type_text(pilot, "#name", "Short terminal")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        await settle(pilot)
+        assert "API Client Created" in screen_text(app) and "Short terminal" in screen_text(app)
+        await pilot.press("tab", "tab")  # past both values to Ok, below the advice
+        await settle(pilot)
+        shown = screen_text(app)
+        assert app.focused.id == "ok" and "which attaches the JWT" in shown and " Ok " in shown

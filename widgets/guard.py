@@ -13,6 +13,9 @@ from textual.message import Message
 
 log = logging.getLogger(__name__)
 
+# What a user reads for any failure that is not a store error: no internals, nothing it was handed.
+UNEXPECTED = "Something unexpected went wrong; nothing was changed. Try again, and tell support if it persists."
+
 
 class Guarded:
     """Mix into a Textual node (before the Textual class) so an exception in one of its handlers or
