@@ -896,3 +896,21 @@ async def test_at_80x24_the_created_modal_opens_at_its_title_and_scrolls_to_ok(a
         await settle(pilot)
         shown = screen_text(app)
         assert app.focused.id == "ok" and "which attaches the JWT" in shown and " Ok " in shown
+
+
+@pytest.mark.parametrize("page", ["api", "audit"])
+async def test_a_page_closed_while_it_mounts_leaves_the_app_running(admin, page):
+    """Settings opened on a page and closed in the same instant: the page's mount handler finds its
+    children already gone. Nothing was shown, so nothing is lost, and nothing is said."""
+    admin.create_client(ClientDraft("Loader", "", ""))
+    app = make_app(admin, open_link=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        for turns in range(12):  # closed after 0, 1, ... turns of the event loop: one of them lands mid-mount
+            app.action_open_settings(page)
+            modal = app.screen
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            modal.dismiss(None)
+            await settle(pilot)
+        assert app.is_running and not unexpected(app) and not isinstance(app.screen, SettingsModal)

@@ -25,12 +25,20 @@ class Guarded:
     where a credential may sit). There is no public hook per message, so this wraps
     MessagePump._dispatch_message (pinned by tests/test_app_stories.py's guard tests; textual==8.2.8).
     Compose and Mount still fail loudly: a half-built widget is not worth keeping.
+
+    A node already being removed (a screen closed in the instant it opened, a result arriving as it
+    closes) may have lost its children before a handler runs; nothing it shows stays, so such a
+    failure is dropped unreported. Textual marks that node `_pruning`, an internal read here under
+    the same pin.
     """
 
     async def _dispatch_message(self, message: Message) -> None:
         try:
             await super()._dispatch_message(message)  # type: ignore[misc]
         except Exception as err:
+            if getattr(self, "_pruning", False):
+                log.debug("%s failed on %s while being removed", type(err).__name__, type(message).__name__)
+                return
             if isinstance(message, (events.Compose, events.Mount)):
                 raise
             # The type only: an exception's text or locals may hold what it was handed, a secret among them.
