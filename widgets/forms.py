@@ -338,9 +338,7 @@ class ClientForm(CredentialForm):
 
     @on(Input.Changed, "#allowed_origins")
     def _update_origins_warning(self) -> None:
-        origins, warning = self.query("#allowed_origins"), self.query("#origins-warning")
-        if origins and warning:  # none on a form closed while it mounted (keys faster than the swap)
-            warning.first().display = not origins.first(Input).value.strip()
+        self.query_one("#origins-warning").display = not self.value("allowed_origins").strip()
 
     def draft(self) -> ClientDraft:
         return ClientDraft(
