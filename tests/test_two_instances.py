@@ -337,3 +337,39 @@ def test_once_a_delete_has_committed_no_token_is_issued_and_no_jwt_accepted(depl
     for token in set(issued):
         assert whoami(a, token).status_code == 401
         assert whoami(b, token).status_code == 401
+
+
+def test_a_secret_rolled_through_one_works_both_ways_on_the_other_until_its_old_value_is_ended(deployment):
+    a, b = deployment.a, deployment.b
+    made = deployment.admin.create_client(ClientDraft(name="Rolled behind the balancer"))
+    client_id, old = made.client.client_id, made.secret
+    rolled = deployment.manage(a, "POST", f"/v1/api-clients/{made.client.id}/roll", json={"keep_old_for_seconds": 3600})
+    assert rolled.status_code == 201, rolled.text
+    new = rolled.json()["client_secret"]
+    assert rolled.json()["client_id"] == client_id and new != old
+    for instance in (a, b):  # the overlap: both values get tokens everywhere
+        assert jwt_from(instance, client_id, old).status_code == 200
+        assert jwt_from(instance, client_id, new).status_code == 200
+
+    assert deployment.manage(b, "POST", f"/v1/api-clients/{made.client.id}/end-old").status_code == 200
+    for instance in (a, b):
+        assert jwt_from(instance, client_id, old).status_code == 401
+        assert jwt_from(instance, client_id, new).status_code == 200
+
+
+def test_a_token_rolled_through_one_is_accepted_both_ways_by_the_other_until_its_old_value_is_ended(deployment):
+    a, b = deployment.a, deployment.b
+    created = deployment.manage(a, "POST", "/v1/restricted-tokens", json={"name": "Rolled portal", "allowed_ips": "127.0.0.1"})
+    old, token_id = created.json()["token"], created.json()["id"]
+    assert whoami(b, old).status_code == 200  # B now holds a cached verification of the old value
+    rolled = deployment.manage(a, "POST", f"/v1/restricted-tokens/{token_id}/roll", json={"keep_old_for_seconds": 3600})
+    assert rolled.status_code == 201, rolled.text
+    new = rolled.json()["token"]
+    for instance in (a, b):
+        assert whoami(instance, old).status_code == 200
+        assert whoami(instance, new).status_code == 200
+
+    assert deployment.manage(a, "POST", f"/v1/restricted-tokens/{token_id}/end-old").status_code == 200
+    for instance in (a, b):  # on the very next request, cached or not
+        assert whoami(instance, old).status_code == 401
+        assert whoami(instance, new).status_code == 200
