@@ -15,6 +15,7 @@ from turris_api.app.app import TurrisApp
 from turris_api.app.config import Links
 from turris_api.screens.api_page import ApiPage
 from turris_api.screens.audit_page import AuditPage
+from turris_api.screens.modals import ClientCreatedModal
 from turris_api.screens.settings import SettingsModal
 from turris_api.store.database import Database
 from turris_api.store.local import LocalStore
@@ -113,6 +114,15 @@ async def type_text(pilot: Pilot, selector: str, text: str, replace: bool = True
     if replace:
         await pilot.press("end", *["backspace"] * len(field.value))
     await pilot.press(*[("space" if ch == " " else ch) for ch in text])
+
+
+async def add_client(pilot: Pilot, name: str) -> ClientCreatedModal:
+    """On the API page: Add API Client, a name typed, Enter; the Created modal it opens."""
+    await pilot.press("a")
+    await type_text(pilot, "#name", name)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ClientCreatedModal), "the created modal")
+    return pilot.app.screen
 
 
 def screen_text(app: TurrisApp) -> str:

@@ -15,6 +15,7 @@ from tests.test_app_common import (
     MANAGER,
     NO_PLAN,
     READER,
+    add_client,
     app_database,
     make_app,
     open_api,
@@ -601,10 +602,7 @@ async def test_closing_the_created_modal_before_copying_asks(admin):
     app = make_app(admin)
     async with app.run_test(size=SIZE) as pilot:
         page = await open_api(pilot)
-        await pilot.press("a")
-        await type_text(pilot, "#name", "Guarded")
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        await add_client(pilot, "Guarded")
         shown = screen_text(app)
         notes = " ".join(str(note.render()) for note in app.screen.query(".dialog-note"))
         for advice in ("browser code", "public repository", "mobile app bundle", "secrets manager",
@@ -636,10 +634,7 @@ async def test_after_a_create_the_cursor_is_on_the_new_row(admin):
     app = make_app(admin)
     async with app.run_test(size=SIZE) as pilot:
         page = await open_api(pilot)
-        await pilot.press("a")
-        await type_text(pilot, "#name", "Mike")
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        await add_client(pilot, "Mike")
         await pilot.press("c", "s", "escape")
         await settle(pilot)
         table = page.query_one(ClientTable)
@@ -794,11 +789,7 @@ async def test_a_copy_that_arrives_as_the_created_modal_closes_does_nothing(admi
     app = make_app(admin)
     async with app.run_test(size=SIZE) as pilot:
         await open_api(pilot)
-        await pilot.press("a")
-        await type_text(pilot, "#name", "Closing")
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
-        modal = app.screen
+        modal = await add_client(pilot, "Closing")
         await pilot.press("c", "s")  # both copied: Ok closes without asking
         value = modal.query_one("#value-1", CopyableValue)
         value.action_copy()  # queued for the modal
@@ -889,10 +880,7 @@ async def test_at_80x24_the_created_modal_opens_at_its_title_and_scrolls_to_ok(a
     app = make_app(admin)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_api(pilot)
-        await pilot.press("a")
-        await type_text(pilot, "#name", "Short terminal")
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the created modal")
+        await add_client(pilot, "Short terminal")
         await settle(pilot)
         assert "API Client Created" in screen_text(app) and "Short terminal" in screen_text(app)
         await pilot.press("tab", "tab")  # past both values to Ok, below the advice
