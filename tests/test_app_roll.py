@@ -76,13 +76,37 @@ async def test_roll_shows_the_new_secret_once_and_the_panel_both_last_fours(admi
         assert f"••••{old_last4}" not in screen_text(app)
 
 
+async def test_a_bad_keep_old_for_is_shown_at_its_field_and_rolls_nothing(admin):
+    created = admin.create_client(ClientDraft("Loader"))
+    app = make_app(admin)
+    async with app.run_test(size=(80, 24)) as pilot:
+        page = await open_api(pilot)
+        form = await open_first(pilot, page, ClientTable)
+        keep = form.query_one("#keep_old_for")
+        keep.focus()
+        keep.value = ""
+        await pilot.press(*"forever", "enter")
+        await settle(pilot)
+        error = form.query_one("#keep_old_for-error")
+        assert '"forever"' in str(error.render()) and error.has_class("-shown")
+        assert app.focused is keep and keep.value == "forever" and keep.has_class("-invalid-value")
+        assert not app._notifications, "the error belongs at the field, not in a toast over the form"
+        assert not isinstance(app.screen, ClientCreatedModal)
+        assert admin.get_client(created.client.id).secret_last4 == created.client.secret_last4
+
+        keep.value = "1h"  # fixed, the next roll clears the error and goes through
+        form.query_one("#roll").press()
+        await until(pilot, lambda: isinstance(app.screen, ClientCreatedModal), "the rolled modal")
+        assert not error.has_class("-shown") and not keep.has_class("-invalid-value")
+
+
 async def test_a_token_rolls_for_a_member_with_the_permission_only(db, admin):
     admin.create_token(TokenDraft("Portal", "10.0.0.1"))
     app = make_app(store_as(db, MANAGER))
     async with app.run_test(size=SIZE) as pilot:
         page = await open_api(pilot)
         form = await open_first(pilot, page, TokenTable)
-        form.query_one("#keep-old-for").value = "0"
+        form.query_one("#keep_old_for").value = "0"
         form.query_one("#roll").press()
         await until(pilot, lambda: isinstance(app.screen, TokenCreatedModal), "the rolled modal")
         assert "stopped working at once" in screen_text(app)

@@ -20,6 +20,7 @@ from turris_api.widgets.text import inert
 SUPPORT_EMAIL = "support@turris.com"
 NO_ORIGINS_WARNING = "⚠ No Allowed Origins: requests from any browser origin will be accepted."
 DEFAULT_KEEP_OLD = f"{int(DEFAULT_OVERLAP.total_seconds() // 3600)}h"
+KEEP_OLD_FOR = "keep_old_for"  # the roll's field, named as the store names it in an error
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,11 @@ class CredentialForm(Guarded, Vertical):
         yield Static(inert(used), classes="field-hint", id="last-used")
         with Horizontal(classes="roll-row"):
             yield Label("Keep old for", classes="roll-label")
-            yield Input(DEFAULT_KEEP_OLD, id="keep-old-for", classes="roll-input", select_on_focus=False)
+            yield Input(DEFAULT_KEEP_OLD, id=KEEP_OLD_FOR, classes="roll-input", select_on_focus=False)
             yield Button(f"Roll {kind}", id="roll")
             if until is not None:
                 yield Button("End old", id="end-old")
+        yield Static("", id=f"{KEEP_OLD_FOR}-error", classes="field-error", markup=False)
 
     def compose(self) -> ComposeResult:
         yield Label(self.TITLE_NEW if self.is_new else self.TITLE_EXISTING, classes="form-title")
@@ -219,9 +221,14 @@ class CredentialForm(Guarded, Vertical):
     def draft(self) -> ClientDraft | TokenDraft:
         raise NotImplementedError
 
+    def error_fields(self) -> list[str]:
+        """The fields that show their errors under themselves: the form's, and the roll's when it has one."""
+        fields = [spec.name for spec in self.FIELDS]
+        return fields + [KEEP_OLD_FOR] if self.query(f"#{KEEP_OLD_FOR}") else fields
+
     def show_error(self, field: str, message: str) -> bool:
         """Show `message` under `field`; False if the form has no such field."""
-        if not any(spec.name == field for spec in self.FIELDS):
+        if field not in self.error_fields():
             return False
         error = self.query_one(f"#{field}-error", Static)
         error.update(inert(message))
@@ -231,11 +238,11 @@ class CredentialForm(Guarded, Vertical):
         return True
 
     def clear_errors(self) -> None:
-        for spec in self.FIELDS:
-            error = self.query_one(f"#{spec.name}-error", Static)
+        for field in self.error_fields():
+            error = self.query_one(f"#{field}-error", Static)
             error.update("")
             error.remove_class("-shown")
-            self.query_one(f"#{spec.name}", Input).remove_class("-invalid-value")
+            self.query_one(f"#{field}", Input).remove_class("-invalid-value")
 
     @property
     def busy(self) -> bool:
@@ -252,15 +259,19 @@ class CredentialForm(Guarded, Vertical):
     @on(Button.Pressed, "#submit")
     def submit(self, event: Message) -> None:
         event.stop()
-        if isinstance(event, Input.Submitted) and event.input.id == "keep-old-for":
-            self.post_message(self.RollRequested(self, event.value))
+        if isinstance(event, Input.Submitted) and event.input.id == KEEP_OLD_FOR:
+            self.request_roll()
             return
         self.action_submit()
 
     @on(Button.Pressed, "#roll")
     def roll(self, event: Button.Pressed) -> None:
         event.stop()
-        self.post_message(self.RollRequested(self, self.query_one("#keep-old-for", Input).value))
+        self.request_roll()
+
+    def request_roll(self) -> None:
+        self.clear_errors()
+        self.post_message(self.RollRequested(self, self.query_one(f"#{KEEP_OLD_FOR}", Input).value))
 
     @on(Button.Pressed, "#end-old")
     def end_old(self, event: Button.Pressed) -> None:
