@@ -1,22 +1,35 @@
-"""A seeded random walk over the keyboard: the app never fails, and a created secret never outlives its modal."""
+"""A seeded random walk over the keyboard: the app never fails, and a created secret never outlives its modal.
+
+A walk is CPU-bound on one core, so each seed walks in a process of its own (`python -m
+tests.test_app_random_walk DIR EMAIL SEED`), all started at once: the seeds share the
+machine's cores, and each test waits for its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import string
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from textual import events
 from textual.widgets import Input, Static
 
-from tests.test_app_common import ADMIN, MANAGER, READER, app_database, make_app, open_api, screen_text, settle, store_as
+from tests.test_app_common import ADMIN, MANAGER, READER, make_app, make_database, open_api, screen_text, settle, store_as
 from turris_api.app.app import TurrisApp
 from turris_api.screens.modals import CreatedModal
 from turris_api.store.models import ClientDraft, TokenDraft
 
 STEPS = int(os.environ.get("WALK_STEPS", "2000"))
-BURST = 10
+# Keys that arrive together: the app handles a run between two frames, as it does a fast typist's.
+BURST = 20
+WALKS = [(ADMIN, 1), (READER, 2), (MANAGER, 3)]
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 600
 WALK_SIZE = tuple(int(n) for n in os.environ.get("WALK_SIZE", "120x36").split("x"))
 # What a terminal sends for each key name (the character, where the key has one).
 CHARACTERS = {"space": " ", "question_mark": "?", "enter": "\r", "escape": "\x1b", "tab": "\t"}
@@ -35,11 +48,6 @@ def burst(rng: random.Random) -> list[list[str]]:
     if rng.random() < 0.1:
         return [["a"], [*rng.choices(LETTERS, k=BURST - 2), "enter"]]
     return [[rng.choice(KEYS) for _ in range(BURST)]]
-
-
-@pytest.fixture
-def db(sqlite_url):
-    yield from app_database(sqlite_url)
 
 
 def seeded(db) -> None:
@@ -68,16 +76,41 @@ def unexpected(app: TurrisApp) -> list[str]:
     return [n.message for n in app._notifications if "unexpected" in (n.title + n.message).lower()]
 
 
-@pytest.mark.parametrize(("email", "seed"), [
-    (ADMIN, 1), (READER, 2), (MANAGER, 3),
-])
-async def test_random_walk_never_fails_and_never_keeps_a_secret(db, email, seed, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # the palette's Screenshot writes where it runs
+@pytest.fixture(scope="module")
+def walks(tmp_path_factory) -> dict[int, tuple[subprocess.Popen, Path]]:
+    """Every seed's walk, started at once, each in a folder of its own (its store, its log)."""
+    started = {}
+    for email, seed in WALKS:
+        folder = tmp_path_factory.mktemp(f"walk-{seed}")
+        log = folder / "walk.log"
+        with log.open("w") as out:
+            started[seed] = (subprocess.Popen([sys.executable, "-m", "tests.test_app_random_walk", str(folder), email,
+                                               str(seed)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT), log)
+    yield started
+    for proc, _ in started.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(("email", "seed"), WALKS)
+def test_random_walk_never_fails_and_never_keeps_a_secret(walks, email, seed):
+    proc, log = walks[seed]
+    try:
+        proc.wait(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, f"walk {email} seed {seed} exited {proc.returncode}:\n{log.read_text()[-6000:]}"
+
+
+async def walk(db, email: str, seed: int) -> None:
+    """One seed's walk as `email`; an AssertionError says where it failed."""
 
     async def stay(self) -> None:  # the palette's Quit would end the walk; still ask what it would lose
         self.what_quitting_loses()
 
-    monkeypatch.setattr(TurrisApp, "action_quit", stay)
+    TurrisApp.action_quit = stay  # this process walks once, then exits
     opened: list[tuple[CreatedModal, list[str]]] = []  # every Created modal, with its values when it opened
     init = CreatedModal.__init__
 
@@ -85,7 +118,7 @@ async def test_random_walk_never_fails_and_never_keeps_a_secret(db, email, seed,
         init(self, *args, **kwargs)
         opened.append((self, [value for _, value in self._values]))
 
-    monkeypatch.setattr(CreatedModal, "__init__", record)
+    CreatedModal.__init__ = record
     seeded(db)
     rng = random.Random(seed)
     pace = random.Random(-seed)  # apart from the keys, so each seed types what it always typed
@@ -123,3 +156,16 @@ async def test_random_walk_never_fails_and_never_keeps_a_secret(db, email, seed,
         assert app.is_running and not unexpected(app), unexpected(app)
     if email == ADMIN:  # typed letters make a valid client name (rarely a valid IP list)
         assert opened, "the walk never created anything: it tests less than it claims"
+
+
+def main(folder: str, email: str, seed: int) -> None:
+    os.chdir(folder)  # the palette's Screenshot writes where it runs
+    db = make_database(f"sqlite:///{Path(folder) / 'store.db'}")
+    try:
+        asyncio.run(walk(db, email, seed))
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
