@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -237,8 +238,9 @@ class CredentialForm(Guarded, Vertical):
         self.query_one(f"#{field}", Input).focus()
         return True
 
-    def clear_errors(self) -> None:
-        for field in self.error_fields():
+    def clear_errors(self, fields: Sequence[str] | None = None) -> None:
+        """Clear the errors under `fields`: by default the form's own, which saving checks again."""
+        for field in fields if fields is not None else [spec.name for spec in self.FIELDS]:
             error = self.query_one(f"#{field}-error", Static)
             error.update("")
             error.remove_class("-shown")
@@ -270,7 +272,7 @@ class CredentialForm(Guarded, Vertical):
         self.request_roll()
 
     def request_roll(self) -> None:
-        self.clear_errors()
+        self.clear_errors([KEEP_OLD_FOR])
         self.post_message(self.RollRequested(self, self.query_one(f"#{KEEP_OLD_FOR}", Input).value))
 
     @on(Button.Pressed, "#end-old")
