@@ -124,7 +124,6 @@ async def walk(db, email: str, seed: int) -> None:
     pace = random.Random(-seed)  # apart from the keys, so each seed types what it always typed
     app = make_app(store_as(db, email))
     app.animation_level = "none"  # the walk is about what keys do, not the 200 ms slides between them
-    checked = 0
     async with app.run_test(size=WALK_SIZE) as pilot:
         await open_api(pilot)
         for step in range(0, STEPS, BURST):
@@ -151,7 +150,6 @@ async def walk(db, email: str, seed: int) -> None:
                 assert secret not in text, f"seed {seed} keys {step}..: a closed secret is still on screen"
                 assert not any(secret in s for s in held), f"seed {seed} keys {step}..: a widget still holds it"
                 values.clear()
-                checked += 1
         await settle(pilot)
         assert app.is_running and not unexpected(app), unexpected(app)
     if email == ADMIN:  # typed letters make a valid client name (rarely a valid IP list)
