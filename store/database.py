@@ -20,6 +20,7 @@ from turris_api.store.errors import Conflict, Invalid, Unavailable
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 5.0
 SQLITE_POOL_SIZE = 40
+LOOKUP_ROWS_PER_CONNECTION = 10_000
 PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: psycopg raises it as InternalError
 PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
 SCHEMA_HEAD = "0006"  # the newest migration; tests check it matches Alembic's head
@@ -203,12 +204,24 @@ class Database:
     def _fetch_one_on_this_thread(self, query: PreparedLookup, params: Mapping[str, object], driver_error):
         """SQLite: the lookup on this thread's own autocommit connection, so each read is its own
         transaction and sees every committed change. Skipping the pool's checkout and return
-        (and its rollback) halves the lookup's cost (bench/, issue 6)."""
+        (and its rollback) halves the lookup's cost (bench/, issue 6).
+
+        Rows are remembered per connection until SQLite's `data_version` moves, which it does when
+        any other connection, in any process, commits: a repeated lookup costs that one PRAGMA, and
+        a change is still seen by the very next read."""
         lookups = self._lookups
-        conn = lookups.connection
+        held = lookups.held()
         try:
-            if conn is None:
-                conn = lookups.open(self.engine)
+            if held is None:
+                held = lookups.open(self.engine)
+            conn = held.dbapi
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != held.version:
+                held.rows.clear()
+                held.version = version
+            key = (query, *params.items())
+            if key in held.rows:
+                return held.rows[key]
             cursor = conn.execute(query.sql, query.arguments(params))
             found = cursor.fetchone()
             cursor.close()
@@ -216,7 +229,11 @@ class Database:
             lookups.drop()  # a connection that failed once is not trusted again
             raise DBAPIError.instance(query.sql, None, err, driver_error, hide_parameters=True,
                                       dialect=self.engine.dialect) from err
-        return None if found is None else query.row(found)
+        row = None if found is None else query.row(found)
+        if len(held.rows) >= LOOKUP_ROWS_PER_CONNECTION:  # bounded whatever ids are asked for
+            held.rows.clear()
+        held.rows[key] = row
+        return row
 
     def ping(self) -> None:
         """One trivial read; Unavailable if the store cannot be read now."""
@@ -270,11 +287,13 @@ class Database:
 class _LookupConnection:
     """A DBAPI connection a thread keeps for itself; its owner (a thread-local) drops it with the thread."""
 
-    __slots__ = ("dbapi", "generation", "__weakref__")
+    __slots__ = ("dbapi", "generation", "version", "rows", "__weakref__")
 
     def __init__(self, dbapi, generation: int) -> None:
         self.dbapi = dbapi
         self.generation = generation
+        self.version: int | None = None  # PRAGMA data_version when `rows` were read
+        self.rows: dict[tuple, object] = {}  # (lookup, its parameters) -> row (read-only), or None
 
     def __del__(self) -> None:
         self.dbapi.close()
@@ -289,17 +308,16 @@ class _ThreadLookups:
         self._every: weakref.WeakSet[_LookupConnection] = weakref.WeakSet()  # for close_all()
         self._generation = 0  # close_all() moves it on: a thread's older connection is closed, not reused
 
-    @property
-    def connection(self):
+    def held(self) -> _LookupConnection | None:
         held = getattr(self._local, "held", None)
-        return None if held is None or held.generation != self._generation else held.dbapi
+        return None if held is None or held.generation != self._generation else held
 
-    def open(self, engine: Engine):
+    def open(self, engine: Engine) -> _LookupConnection:
         raw = engine.raw_connection()
         raw.detach()
         held = self._local.held = _LookupConnection(raw.dbapi_connection, self._generation)
         self._every.add(held)
-        return held.dbapi
+        return held
 
     def drop(self) -> None:
         self._local.held = None
