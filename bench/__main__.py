@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds=plan.load_seconds,
                 connections=plan.connections,
                 warm_up=plan.warm_up,
+                rounds=plan.repeats,
             )
             rows += service_rows
         if "store" in sections:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,23 @@ class Result:
     failed: int  # answers that were not 2xx, plus socket errors and timeouts
     generator: str
     detail: dict = field(default_factory=dict)
+
+
+def merged(results: list[Result]) -> Result:
+    """Several runs of one shape as one: their requests over their time; p50 and p99 the runs' medians."""
+    if len(results) == 1:
+        return results[0]
+    requests, seconds = sum(r.requests for r in results), sum(r.seconds for r in results)
+    return Result(
+        requests=requests,
+        seconds=seconds,
+        rps=requests / seconds if seconds else 0.0,
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        failed=sum(r.failed for r in results),
+        generator=results[0].generator,
+        detail={"runs_rps": [round(r.rps, 1) for r in results]},
+    )
 
 
 def generator_name() -> str:

@@ -74,9 +74,11 @@ WORKERS = os.cpu_count() or 1
 
 
 def run(
-    workdir: Path, *, clients: int, bearers: int, seconds: float, connections: int, warm_up: bool = True
+    workdir: Path, *, clients: int, bearers: int, seconds: float, connections: int, warm_up: bool = True,
+    rounds: int = 1,
 ) -> tuple[list[Row], dict]:
-    tools = {"load_generator": load.generator_name(), "connections": connections, "seconds_per_run": seconds}
+    tools = {"load_generator": load.generator_name(), "connections": connections, "seconds_per_run": seconds,
+             "protected_call_rounds": rounds}
     try:
         import turris_api.server.api  # noqa: F401
     except ImportError as err:
@@ -102,20 +104,21 @@ def run(
         bare_form_1 = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])
         token_1 = runner.measure("POST", "/oauth/token", token_requests)
 
-        raw_get = raw.measure("GET", BARE_GET, [{"headers": {}}])  # the same request bytes as the bare GET's
-        bare_get = runner.measure("GET", BARE_GET, [{"headers": {}}])
+        # Interleaved rounds, each shape once a round, so a slow spell of this machine (a shared VM
+        # here) lands on a baseline and the calls judged against it alike, not on one of them.
         jwt_requests = [{"headers": {"Authorization": f"Bearer {t}", "Origin": o}} for t, o in bearer_jwts]
-        whoami_jwt = runner.measure("GET", "/v1/whoami", jwt_requests)
-
-        bare_get_2 = runner.measure("GET", BARE_GET, [{"headers": {}}])
         rat_requests = [{"headers": {"Authorization": f"Bearer {v}"}} for v in token_values]
-        whoami_rat = runner.measure("GET", "/v1/whoami", rat_requests)
-
-        bare_get_3 = runner.measure("GET", BARE_GET, [{"headers": {}}])
-        forward_jwt = runner.measure("GET", FORWARD, [_asked(r, API_PATH) for r in jwt_requests])
-
-        bare_get_4 = runner.measure("GET", BARE_GET, [{"headers": {}}])
-        forward_rat = runner.measure("GET", FORWARD, [_asked(r, RESTRICTED_PATH) for r in rat_requests])
+        protected = _interleaved(rounds, {
+            "raw_get": (raw, "GET", BARE_GET, [{"headers": {}}]),  # the same request bytes as the bare GET's
+            "bare_get": (runner, "GET", BARE_GET, [{"headers": {}}]),
+            "whoami_jwt": (runner, "GET", "/v1/whoami", jwt_requests),
+            "whoami_rat": (runner, "GET", "/v1/whoami", rat_requests),
+            "forward_jwt": (runner, "GET", FORWARD, [_asked(r, API_PATH) for r in jwt_requests]),
+            "forward_rat": (runner, "GET", FORWARD, [_asked(r, RESTRICTED_PATH) for r in rat_requests]),
+        })
+        raw_get, bare_get = protected["raw_get"], protected["bare_get"]
+        whoami_jwt, whoami_rat = protected["whoami_jwt"], protected["whoami_rat"]
+        forward_jwt, forward_rat = protected["forward_jwt"], protected["forward_rat"]
 
         gateway_rows = _gateway(workdir, base, jwt_requests, connections, seconds, warm_up, tools)
 
@@ -167,14 +170,14 @@ def run(
         _throughput("service_whoami_jwt", ROWS["whoami_jwt"], whoami_jwt, bare_get, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
         _latency("service_whoami_jwt_p99", ROWS["whoami_jwt_p99"], whoami_jwt.p99_ms, bare_get.p99_ms, "bare GET"),
-        _throughput("service_whoami_rat", ROWS["whoami_rat"], whoami_rat, bare_get_2, "bare GET",
+        _throughput("service_whoami_rat", ROWS["whoami_rat"], whoami_rat, bare_get, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
-        _latency("service_whoami_rat_p99", ROWS["whoami_rat_p99"], whoami_rat.p99_ms, bare_get_2.p99_ms, "bare GET"),
-        _throughput("service_forward_jwt", ROWS["forward_jwt"], forward_jwt, bare_get_3, "bare GET",
+        _latency("service_whoami_rat_p99", ROWS["whoami_rat_p99"], whoami_rat.p99_ms, bare_get.p99_ms, "bare GET"),
+        _throughput("service_forward_jwt", ROWS["forward_jwt"], forward_jwt, bare_get, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
-        _latency("service_forward_jwt_p99", ROWS["forward_jwt_p99"], forward_jwt.p99_ms, bare_get_3.p99_ms,
+        _latency("service_forward_jwt_p99", ROWS["forward_jwt_p99"], forward_jwt.p99_ms, bare_get.p99_ms,
                  "bare GET"),
-        _throughput("service_forward_rat", ROWS["forward_rat"], forward_rat, bare_get_4, "bare GET",
+        _throughput("service_forward_rat", ROWS["forward_rat"], forward_rat, bare_get, "bare GET",
                     Target("ratio", ">=", PROTECTED_TARGET_RATIO)),
         *gateway_rows,
         *_peer_rows(token, floor, measured, node_missing, whoami_workers, bare_get, raw_get),
@@ -327,14 +330,23 @@ class _Runner:
         requests = requests or [{"headers": {}}]
         load.run(load.Spec(self.base + path, method, requests, self.connections, min(self.seconds, 1.0)))
 
-    def measure(self, method: str, path: str, requests: list[dict]) -> load.Result:
+    def measure(self, method: str, path: str, requests: list[dict], seconds: float | None = None) -> load.Result:
         # Every shape must answer 200 first: a fast refusal would look like speed.
         for req in requests[:3]:
             _expect_ok(httpx.request(method, self.base + path, headers=req["headers"], content=req.get("body")))
-        result = load.run(load.Spec(self.base + path, method, requests, self.connections, self.seconds))
+        result = load.run(load.Spec(self.base + path, method, requests, self.connections, seconds or self.seconds))
         if result.failed:
             raise RuntimeError(f"{method} {path}: {result.failed} of {result.requests} requests failed under load")
         return result
+
+
+def _interleaved(rounds: int, shapes: dict[str, tuple]) -> dict[str, load.Result]:
+    """Each (runner, method, path, requests) measured once a round for `rounds` rounds, merged."""
+    runs: dict[str, list[load.Result]] = {name: [] for name in shapes}
+    for _ in range(rounds):
+        for name, (runner, method, path, requests) in shapes.items():
+            runs[name].append(runner.measure(method, path, requests, seconds=runner.seconds / rounds))
+    return {name: load.merged(results) for name, results in runs.items()}
 
 
 def _throughput(key: str, name: str, run: load.Result, base: load.Result, base_name: str, target: Target | None) -> Row:

@@ -188,6 +188,19 @@ def test_httpx_load_fallback_counts_answers_and_refusals(tmp_path):
     assert missing.requests > 0 and missing.failed == missing.requests
 
 
+def test_interleaved_runs_merge_into_their_requests_over_their_time():
+    """A slow round weighs by the time it took, as one long run would have: not a mean of rates."""
+    from bench import load
+
+    fast = load.Result(requests=9_000, seconds=1.0, rps=9_000.0, p50_ms=2.0, p99_ms=5.0, failed=0, generator="wrk")
+    slow = load.Result(requests=2_000, seconds=2.0, rps=1_000.0, p50_ms=9.0, p99_ms=30.0, failed=1, generator="wrk")
+    steady = load.Result(requests=5_000, seconds=1.0, rps=5_000.0, p50_ms=4.0, p99_ms=8.0, failed=0, generator="wrk")
+    merged = load.merged([fast, slow, steady])
+    assert (merged.requests, merged.seconds, merged.rps) == (16_000, 4.0, 4_000.0)  # the mean rate is 5,000
+    assert (merged.p50_ms, merged.p99_ms, merged.failed) == (4.0, 8.0, 1)
+    assert merged.detail["runs_rps"] == [9_000.0, 1_000.0, 5_000.0]
+
+
 def test_gateway_rows_run_the_documented_nginx_config():
     """The forward-auth pair differs only by auth_request: the docs' file as it is, plus a straight route."""
     site = gateway.site_config(auth_port=18000, guarded=18080, straight=18081, upstream=19000)
