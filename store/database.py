@@ -141,23 +141,11 @@ class Database:
         """Translate driver errors into store errors the user can act on."""
         try:
             yield
-        except IntegrityError as err:
-            raise Conflict("That change collides with another record; reload and try again.") from err
-        except OperationalError as err:
-            text = str(err.orig).lower()
-            if "locked" in text or "busy" in text:
-                raise Unavailable("The credential store is busy with other changes. Try again in a moment.") from err
-            if _is_read_only(err):
-                raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
-            raise Unavailable("The credential store cannot be reached. Try again in a moment.") from err
-        except DBAPIError as err:
-            if getattr(err.orig, "sqlstate", None) == PG_READ_ONLY_SQLSTATE:  # a primary turned standby
-                raise Unavailable("The credential store is read-only right now; no change was made. Try again later.") from err
-            if err.connection_invalidated or isinstance(err.orig, (ConnectionError, OSError)):
-                raise Unavailable("The credential store connection was lost. Try again in a moment.") from err
-            raise
-        except sa.exc.TimeoutError as err:  # every pooled connection in use for pool_timeout
-            raise Unavailable("The credential store is busy. Try again in a moment.") from err
+        except sa.exc.SQLAlchemyError as err:
+            translated = _store_error(err)
+            if translated is None:
+                raise
+            raise translated from err
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -169,14 +157,14 @@ class Database:
     def fetch_one(self, query: PreparedLookup, params: Mapping[str, object]):
         """Run a prepared single-row read on the driver's own cursor: the row as a named tuple, or None.
 
-        Driver errors become SQLAlchemy's (then store errors, through `guard`), and a connection
+        Driver errors become SQLAlchemy's, then store errors (as in `guard`), and a connection
         found dead is dropped, as SQLAlchemy's own execution path would do.
         """
         dialect = self.engine.dialect
         driver_error = dialect.loaded_dbapi.Error
-        with self.guard():
-            if self._file is not None:
-                self._check_file()
+        if self._file is not None:
+            self._check_file()
+        try:  # what guard() does, without a generator on every credential check
             if self._lookups is not None:
                 return self._fetch_one_on_this_thread(query, params, driver_error)
             try:
@@ -199,6 +187,11 @@ class Database:
                 if cursor is not None:
                     cursor.close()
                 raw.close()  # back to the pool, which ends any transaction the driver opened
+        except sa.exc.SQLAlchemyError as err:
+            translated = _store_error(err)
+            if translated is None:
+                raise
+            raise translated from err
         return None if found is None else query.row(found)
 
     def _fetch_one_on_this_thread(self, query: PreparedLookup, params: Mapping[str, object], driver_error):
@@ -383,6 +376,28 @@ def _foreign_keys_off(conn: Connection) -> Iterator[None]:
         yield
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _store_error(err: sa.exc.SQLAlchemyError) -> Exception | None:
+    """The store error a driver error means to the user, or None for one that is a bug."""
+    if isinstance(err, IntegrityError):
+        return Conflict("That change collides with another record; reload and try again.")
+    if isinstance(err, OperationalError):
+        text = str(err.orig).lower()
+        if "locked" in text or "busy" in text:
+            return Unavailable("The credential store is busy with other changes. Try again in a moment.")
+        if _is_read_only(err):
+            return Unavailable("The credential store is read-only right now; no change was made. Try again later.")
+        return Unavailable("The credential store cannot be reached. Try again in a moment.")
+    if isinstance(err, DBAPIError):
+        if getattr(err.orig, "sqlstate", None) == PG_READ_ONLY_SQLSTATE:  # a primary turned standby
+            return Unavailable("The credential store is read-only right now; no change was made. Try again later.")
+        if err.connection_invalidated or isinstance(err.orig, (ConnectionError, OSError)):
+            return Unavailable("The credential store connection was lost. Try again in a moment.")
+        return None
+    if isinstance(err, sa.exc.TimeoutError):  # every pooled connection in use for pool_timeout
+        return Unavailable("The credential store is busy. Try again in a moment.")
+    return None
 
 
 def _is_read_only(err: OperationalError) -> bool:
