@@ -30,6 +30,7 @@ NOSNIFF = (b"x-content-type-options", b"nosniff")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # an id we echo and log: nothing that could forge a line
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CLIENT_ADDRESS = "client_address"  # in the request's state: the caller's Address, or None (see client_address)
 CREDENTIAL_ROUTES = ("/v1/api-clients", "/v1/restricted-tokens", "/v1/members")  # management: what changes credentials
 
 
@@ -91,10 +92,12 @@ class Edge:
         request_id = given_id if given_id is not None and REQUEST_ID.fullmatch(given_id) else _new_request_id()
         client = scope.get("client")
         peer = client[0] if client else None
-        if self.settings.trusted_proxies and peer is not None:  # the log names the client, not our proxy
-            forwarded = [value.decode("latin-1") for key, value in scope["headers"] if key == b"x-forwarded-for"]
-            address = client_address(peer, forwarded, self.settings.trusted_proxies)
-            peer = str(address) if address is not None else peer
+        forwarded = [value.decode("latin-1") for key, value in scope["headers"] if key == b"x-forwarded-for"]
+        # Worked out once, here, for the log and for every rule that judges the caller's address.
+        address = client_address(peer, forwarded, self.settings.trusted_proxies)
+        scope.setdefault("state", {})[CLIENT_ADDRESS] = address
+        if self.settings.trusted_proxies and address is not None:  # the log names the client, not our proxy
+            peer = str(address)
         entry = logs.RequestLog(request_id, peer, method, path)
         context = logs.current.set(entry)
         stamp = [NOSNIFF, (b"x-request-id", request_id.encode("ascii"))]

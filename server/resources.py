@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 import jwt
 
-from turris_api.server.addresses import Address, client_address
+from turris_api.server.addresses import Address
 from turris_api.server.keys import ALGORITHMS, KeyRing
 from turris_api.server.oauth import origin_allowed
 from turris_api.server.settings import ServiceSettings
@@ -79,10 +79,10 @@ class BearerRefused(Exception):
 
 
 @lru_cache(maxsize=4096)
-def _address_allowed(address: Address, allowed_ips: tuple[str, ...]) -> bool:
+def _address_allowed(address: str, allowed_ips: tuple[str, ...]) -> bool:
     """The store's rule, remembered per (address, list as stored now): a token is used from the
     same few addresses, and parsing its ranges on every request costs more than the lookup."""
-    return validation.address_allowed(str(address), allowed_ips)
+    return validation.address_allowed(address, allowed_ips)
 
 
 def _now() -> float:
@@ -103,11 +103,10 @@ class Authenticator:
         self.verified_jwts: VerifiedLru[CheckedClaims] = VerifiedLru(VERIFIED_JWT_CACHE_SIZE)
 
     def authenticate(
-        self, headers: Mapping[str, str], peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
-        *, blocking: bool = True,
+        self, headers: Mapping[str, str], address: Address | None, method: str, path: str, *, blocking: bool = True,
     ) -> Principal:
-        """The caller, or BearerRefused. With blocking=False (an event loop calling), raises
-        NeedsThread rather than hash; no check is skipped either way."""
+        """The caller at `address` (None: unknown, refused by IP rules), or BearerRefused. With
+        blocking=False (an event loop calling), raises NeedsThread rather than hash; no check is skipped either way."""
         header = headers.get("authorization")
         if not header:
             raise BearerRefused(401, None, "This endpoint needs an Authorization: Bearer <token> header.")
@@ -117,7 +116,7 @@ class Authenticator:
             raise _invalid("The Authorization header is not a Bearer token.")
         origin = headers.get("origin")
         if token.startswith(crypto.RESTRICTED_TOKEN_PREFIX):
-            return self._restricted(token, origin, peer, forwarded_for, method, path, blocking)
+            return self._restricted(token, origin, address, method, path, blocking)
         return self._jwt(token, origin)
 
     def _jwt(self, token: str, origin: str | None) -> Principal:
@@ -195,17 +194,15 @@ class Authenticator:
         return CheckedClaims(client_id, organization.get("id"), float(expires), float(issued), jti)
 
     def _restricted(
-        self, token: str, origin: str | None, peer: str | None, forwarded_for: Sequence[str], method: str, path: str,
-        blocking: bool = True,
+        self, token: str, origin: str | None, address: Address | None, method: str, path: str, blocking: bool = True,
     ) -> Principal:
-        address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
-        found = self.verifier.verify_restricted_token(
-            token, blocking=blocking, address=None if address is None else str(address))
+        shown = None if address is None else str(address)
+        found = self.verifier.verify_restricted_token(token, blocking=blocking, address=shown)
         if found is None:
             raise _invalid("The Restricted Access Token is unknown, expired or was deleted.")
-        if address is None or not _address_allowed(address, found.allowed_ips):
+        if shown is None or not _address_allowed(shown, found.allowed_ips):
             raise BearerRefused(
-                403, "forbidden", f"Requests from {address or 'this address'} are not in this token's Allowed IPs.",
+                403, "forbidden", f"Requests from {shown or 'this address'} are not in this token's Allowed IPs.",
                 reason="ip",
             )
         # Restricted tokens carry no origin list: any page may read what the IP rule let through.

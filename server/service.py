@@ -11,7 +11,8 @@ from typing import TypeVar
 from starlette.requests import Request
 
 from turris_api.server import logs, metrics
-from turris_api.server.addresses import Address, client_address
+from turris_api.server.addresses import Address
+from turris_api.server.edge import CLIENT_ADDRESS
 from turris_api.server.keys import KeyMaterial, KeyRing
 from turris_api.server.oauth import TokenIssuer
 from turris_api.server.resources import Authenticator, BearerRefused, Principal
@@ -50,9 +51,10 @@ class Service:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._hashing, contextvars.copy_context().run, work, *args)
 
-    def address(self, request: Request) -> Address | None:
-        peer = request.client.host if request.client else None
-        return client_address(peer, request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
+    @staticmethod
+    def address(request: Request) -> Address | None:
+        """The caller's address, as the edge worked it out (the socket peer, or what trusted proxies say)."""
+        return request.scope["state"][CLIENT_ADDRESS]
 
     async def principal(self, request: Request, method: str | None = None, path: str | None = None) -> Principal:
         """Who presented the request's bearer credential, judged as `method path` (by default the
@@ -72,11 +74,9 @@ class Service:
         return found
 
     async def _principal(self, request: Request, method: str | None, path: str | None) -> Principal:
-        peer = request.client.host if request.client else None
         args = (
             request.headers,
-            peer,
-            request.headers.getlist("x-forwarded-for"),
+            self.address(request),
             method or request.method,
             request.scope["path"] if path is None else path,
         )
