@@ -1,7 +1,7 @@
 """The hot routes (token endpoint, protected API, forward-auth), answered beside FastAPI, not by it.
 
-Each one is an `async (request, service) -> Response` on Starlette's public Request/Response,
-behind the same edge (server/edge.py) as every other request: FastAPI's middleware stack, route
+Each one is an `async (request, service) -> Response` (or another ASGI answer) on Starlette's
+public Request/Response, behind the same edge (server/edge.py) as every other request: FastAPI's middleware stack, route
 matching and dependency solving cost more per request than these endpoints' own work. FastAPI
 still documents them (`documented_routes`, for /openapi.json) and answers everything else.
 """
@@ -15,13 +15,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from turris_api.server.resources import BearerRefused
 from turris_api.server.responses import json_response, not_allowed, store_error_response
 from turris_api.server.service import Service
 from turris_api.store.errors import StoreError
 
-Endpoint = Callable[[Request, Service], Awaitable[Response]]
+Endpoint = Callable[[Request, Service], Awaitable[Response | ASGIApp]]
 
 
 class HotRoute:

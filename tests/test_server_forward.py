@@ -47,6 +47,9 @@ def test_jwt_gets_identity_headers_for_the_upstream(proxy, created):
     assert response.headers["x-turris-organization"].isdigit()
     assert response.headers["access-control-allow-origin"] == PORTAL
     assert "Origin" in response.headers["vary"]
+    assert response.headers["cache-control"] == "no-store"  # a decision is never reused by a cache
+    assert response.headers["content-length"] == "0" and response.content == b""
+    assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-request-id"]
     assert jwt not in str(response.headers) and created.secret not in str(response.headers)
 
 

@@ -62,16 +62,35 @@ def _decoded(uri: str) -> str:
     return unquote(uri.split("?", 1)[0].split("#", 1)[0], errors="strict") if uri else ""
 
 
-def identity_headers(principal: Principal) -> dict[str, str]:
+def identity_headers(principal: Principal) -> list[tuple[bytes, bytes]]:
     """What the upstream may rely on: the kind of credential, its ids, the organization; never a secret."""
     # Always all four: a proxy that copies them (Envoy, Traefik) then overwrites whatever a
     # client sent under these names, and an empty Client ID means a Restricted Access Token.
-    return {
-        "X-Turris-Credential-Type": principal.type,
-        "X-Turris-Credential-Id": str(principal.id),
-        "X-Turris-Client-Id": principal.client_id or "",
-        "X-Turris-Organization": str(principal.organization_id),
-    }
+    return [
+        (b"x-turris-credential-type", principal.type.encode("ascii")),
+        (b"x-turris-credential-id", str(principal.id).encode("ascii")),
+        (b"x-turris-client-id", (principal.client_id or "").encode("latin-1")),
+        (b"x-turris-organization", str(principal.organization_id).encode("ascii")),
+    ]
+
+
+ALLOWED_HEADERS = [(b"cache-control", b"no-store"), (b"vary", b"Origin"), (b"content-length", b"0")]
+
+
+class Allowed:
+    """The empty 200 that lets the proxy pass the request on, its headers as ASGI byte pairs:
+    Starlette's Response would encode every name again on every request, costing more than the rest
+    of the answer."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, principal: Principal) -> None:
+        cors = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in principal.cors.items()]
+        self.headers = [*ALLOWED_HEADERS, *cors, *identity_headers(principal)]
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 def _preflight(method: str, request: Request) -> dict[str, str] | None:
@@ -98,7 +117,7 @@ FORWARD_DOC = {
 }
 
 
-async def forward_auth(request: Request, service: Service) -> Response:
+async def forward_auth(request: Request, service: Service) -> Response | Allowed:
     try:
         method, path = original_request(request)
     except (NoOriginalRequest, UnicodeDecodeError) as err:
@@ -110,9 +129,7 @@ async def forward_auth(request: Request, service: Service) -> Response:
     cors = _preflight(method, request)
     if cors is not None:  # a browser's preflight carries no token, as on the service's own endpoints
         return Response(status_code=200, headers={**NO_STORE, **cors})
-    principal = await service.principal(request, method, path)
-    return Response(status_code=200, headers={**NO_STORE, "Vary": "Origin", **principal.cors,
-                                              **identity_headers(principal)})
+    return Allowed(await service.principal(request, method, path))
 
 
 # Any method, so any proxy configuration works; Envoy appends the original path (not documented).
