@@ -1,9 +1,10 @@
 """The hot routes (token endpoint, protected API, forward-auth), answered beside FastAPI, not by it.
 
 Each one is an `async (request, service) -> Response` (or another ASGI answer) on Starlette's
-public Request/Response, behind the same edge (server/edge.py) as every other request: FastAPI's middleware stack, route
-matching and dependency solving cost more per request than these endpoints' own work. FastAPI
-still documents them (`documented_routes`, for /openapi.json) and answers everything else.
+public Request/Response, behind the same edge (server/edge.py) as every other request: FastAPI's
+middleware stack, route matching and dependency solving cost more per request than these
+endpoints' own work. FastAPI still documents them (`documented_routes`, for /openapi.json) and
+answers everything else.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from turris_api.store.errors import Conflict, Invalid, Unavailable
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 5.0
 SQLITE_POOL_SIZE = 40
-LOOKUP_ROWS_PER_CONNECTION = 10_000
+LOOKUP_ROWS_PER_CONNECTION = 10_000  # rows a lookup connection remembers before it starts over
 PG_READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: psycopg raises it as InternalError
 PG_MIGRATION_LOCK = 0x7475_7272  # advisory lock id: one instance migrates at a time
 SCHEMA_HEAD = "0006"  # the newest migration; tests check it matches Alembic's head
