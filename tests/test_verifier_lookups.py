@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,34 +39,30 @@ def test_a_deleted_token_is_refused_by_the_next_check_on_a_thread_that_checked_i
         assert same_thread.submit(verifier.verify_restricted_token, token.value).result() is None
 
 
-@pytest.fixture
-def file_db(sqlite_url) -> Iterator[Database]:
-    """A bootstrapped store on an SQLite file: the one kind of store whose threads keep lookup connections."""
-    db = Database(sqlite_url)
-    bootstrap(db)
-    yield db
-    db.dispose()
+# The one kind of store whose threads keep lookup connections: the conftest's db, on its SQLite file only.
+sqlite_file_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def test_a_client_disabled_by_another_process_is_refused_by_the_next_check(file_db, sqlite_url):
-    client = LocalStore(file_db).create_client(ClientDraft(name="Warehouse")).client
-    verifier = Verifier(file_db)
+@sqlite_file_only
+def test_a_client_disabled_by_another_process_is_refused_by_the_next_check(db, admin, database_url):
+    client = admin.create_client(ClientDraft(name="Warehouse")).client
+    verifier = Verifier(db)
     assert verifier.active_client(client.client_id) is not None
     assert verifier.active_client(client.client_id) is not None  # now remembered by this connection
     # An operator's emergency fix with the sqlite3 shell, outside the store and this process.
-    path = sa.engine.make_url(sqlite_url).database
+    path = sa.engine.make_url(database_url).database
     subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
                     "c.execute(\"UPDATE api_clients SET status = 'disabled' WHERE client_id = ?\", (sys.argv[2],)); "
                     "c.commit()", path, client.client_id], check=True)
     assert verifier.active_client(client.client_id) is None
 
 
-def test_a_repeated_check_asks_only_whether_the_store_changed(file_db):
-    admin = LocalStore(file_db)
+@sqlite_file_only
+def test_a_repeated_check_asks_only_whether_the_store_changed(db, admin):
     client = admin.create_client(ClientDraft(name="Warehouse", allowed_origins=["https://shop.example.com"]))
     statements: list[str] = []
-    sa.event.listen(file_db.engine, "checkout", lambda dbapi, *_: dbapi.set_trace_callback(statements.append))
-    verifier = Verifier(file_db)
+    sa.event.listen(db.engine, "checkout", lambda dbapi, *_: dbapi.set_trace_callback(statements.append))
+    verifier = Verifier(db)
     assert verifier.client_origins(client.client.client_id) == ("https://shop.example.com",)
     assert [s.split()[0] for s in statements] == ["PRAGMA", "SELECT"]
     statements.clear()
