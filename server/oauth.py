@@ -7,7 +7,7 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -21,13 +21,14 @@ from turris_api.server.throttle import TokenThrottle
 from turris_api.store import validation
 from turris_api.store.errors import StoreError, Unavailable
 from turris_api.store.models import VerifiedClient
-from turris_api.store.verify import Verifier
+from turris_api.store.verify import Verifier, match_secret
 
 FORM = "application/x-www-form-urlencoded"
 CLIENT_ID_MAX = 128
 SECRET_MAX = 256
 MAX_FIELDS = 16
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+Runner = Callable[..., Awaitable]  # async (work, *args) -> work(*args), run where the service chooses
 
 
 class TokenReply:
@@ -57,14 +58,19 @@ def guarded(answer: Callable[..., TokenReply], *args) -> TokenReply:
     """`answer(*args)`, with refusals and store failures turned into OAuth error answers."""
     try:
         return answer(*args)
-    except Refused as refused:
-        return refused.reply
-    except Unavailable as err:
+    except (Refused, StoreError) as err:
+        return refusal(err)
+
+
+def refusal(err: Refused | StoreError) -> TokenReply:
+    """The OAuth error answer for a refusal or a store failure."""
+    if isinstance(err, Refused):
+        return err.reply
+    if isinstance(err, Unavailable):
         metrics.child(metrics.STORE_ERRORS, "unavailable").inc()
         return oauth_error(503, "temporarily_unavailable", err.message, {"Retry-After": str(err.retry_after)})
-    except StoreError as err:
-        metrics.child(metrics.STORE_ERRORS, type(err).__name__.lower()).inc()
-        return oauth_error(500, "server_error", err.message)
+    metrics.child(metrics.STORE_ERRORS, type(err).__name__.lower()).inc()
+    return oauth_error(500, "server_error", err.message)
 
 
 def _refuse(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Refused:
@@ -78,9 +84,17 @@ class TokenIssuer:
         self.settings = settings
         self.throttle = TokenThrottle(settings.throttle_per_client_ip, settings.throttle_per_ip, settings.throttle_window)
 
-    def answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
-        """Everything cheap is checked first; the one argon2 verification comes last."""
-        reply = guarded(self._answer, headers, body, address)
+    async def answer(self, headers: Mapping[str, str], body: bytes, address: Address | None, *,
+                     lookup: Runner, hashing: Runner) -> TokenReply:
+        """Everything cheap is checked first; the one argon2 verification comes last.
+
+        `lookup(work, *args)` runs the store read, `hashing(work, *args)` the argon2 step: the
+        service runs each where it costs least (service.Service.lookup and .hashing).
+        """
+        try:
+            reply = await self._answer(headers, body, address, lookup, hashing)
+        except (Refused, StoreError) as err:
+            reply = refusal(err)
         if reply.status == 200:
             metrics.TOKENS_ISSUED.inc()
         else:
@@ -89,7 +103,8 @@ class TokenIssuer:
                 logs.security_event("token_refused", status=reply.status, error=reply.error)
         return reply
 
-    def _answer(self, headers: Mapping[str, str], body: bytes, address: Address | None) -> TokenReply:
+    async def _answer(self, headers: Mapping[str, str], body: bytes, address: Address | None,
+                      lookup: Runner, hashing: Runner) -> TokenReply:
         params = _form(headers, body)
         client_id, secret, challenge = client_credentials(headers, params)
 
@@ -100,8 +115,10 @@ class TokenIssuer:
             raise _refuse(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
         if params.get("scope", "").strip():
             raise _refuse(400, "invalid_scope", "This service defines no scopes; leave scope out.")
-        client = self.verify(client_id, secret, challenge, address)
-        cors = self._browser_check(client, headers.get("origin"))
+        self._before_hashing(client_id, secret, challenge, address)
+        check = await hashing(match_secret, await lookup(self.verifier.client_secret_check, client_id), secret)
+        client = self._judged(self.verifier.accept_client(check), client_id, challenge, address)
+        cors = _browser_check(check.allowed_origins, headers.get("origin"))
         return TokenReply(
             200,
             {"access_token": self.sign(client), "token_type": "Bearer", "expires_in": self.settings.token_lifetime},
@@ -120,6 +137,12 @@ class TokenIssuer:
     def verify(self, client_id: str | None, secret: str | None, challenge: dict[str, str] | None,
                address: Address | None) -> VerifiedClient:
         """Cheap checks and the throttle first; the one argon2 verification last."""
+        self._before_hashing(client_id, secret, challenge, address)
+        return self._judged(self.verifier.verify_client(client_id, secret), client_id, challenge, address)
+
+    def _before_hashing(self, client_id: str | None, secret: str | None, challenge: dict[str, str] | None,
+                        address: Address | None) -> None:
+        """Refused before any argon2 work: credentials missing or malformed, or the caller throttled."""
         logs.note_credential(client_id if client_id and len(client_id) <= CLIENT_ID_MAX
                              and client_id.isprintable() else None)
         if not client_id or not secret:
@@ -136,27 +159,16 @@ class TokenIssuer:
             logs.security_event("throttled", retry_after=wait)
             raise _refuse(429, "slow_down", f"Too many failed attempts; try again in {wait} seconds.",
                           {"Retry-After": str(wait)})
-        client = self.verifier.verify_client(client_id, secret)
+
+    def _judged(self, client: VerifiedClient | None, client_id: str, challenge: dict[str, str] | None,
+                address: Address | None) -> VerifiedClient:
+        """The verification's outcome, counted by the throttle; a failure raised as invalid_client."""
         if client is None:
             self.throttle.failed(client_id, address)
             logs.security_event("client_authentication_failed", reason="unknown_client_or_wrong_secret")
             raise _refuse(401, "invalid_client", "Client authentication failed.", challenge)
         self.throttle.succeeded(client_id, address)
         return client
-
-    def _browser_check(self, client: VerifiedClient, origin: str | None) -> dict[str, str] | None:
-        """A browser asking for a token is held to the client's Allowed Origins, as on the API."""
-        if origin is None:
-            return None
-        allowed = self.verifier.client_origins(client.client_id)
-        if allowed is None:  # deleted or disabled since the secret was checked
-            raise _refuse(401, "invalid_client", "Client authentication failed.")
-        if not origin_allowed(origin, allowed):
-            # RFC 6749 5.2: errors other than a failed client authentication are 400s.
-            raise _refuse(400, "invalid_request",
-                          f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins.",
-                          {"Vary": "Origin"})
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
     def probe_signing(self) -> None:
         """Sign a throwaway token with the current key now (the readiness check); raises Unavailable."""
@@ -183,6 +195,18 @@ class TokenIssuer:
         }
         return jwt.encode(claims, key.private_key, algorithm=key.algorithm,
                           headers={"kid": key.kid, "typ": "at+jwt"})
+
+
+def _browser_check(allowed: tuple[str, ...], origin: str | None) -> dict[str, str] | None:
+    """A browser asking for a token is held to the client's Allowed Origins, as on the API."""
+    if origin is None:
+        return None
+    if not origin_allowed(origin, allowed):
+        # RFC 6749 5.2: errors other than a failed client authentication are 400s.
+        raise _refuse(400, "invalid_request",
+                      f"Origin {validation.shown(origin)} is not in this API Client's Allowed Origins.",
+                      {"Vary": "Origin"})
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from starlette.requests import Request
@@ -13,6 +10,7 @@ from starlette.requests import Request
 from turris_api.server import logs, metrics
 from turris_api.server.addresses import Address
 from turris_api.server.edge import CLIENT_ADDRESS
+from turris_api.server.handoff import BatchingThreads
 from turris_api.server.keys import KeyMaterial, KeyRing
 from turris_api.server.oauth import TokenIssuer
 from turris_api.server.resources import Authenticator, BearerRefused, Principal
@@ -23,9 +21,10 @@ from turris_api.store.errors import StoreError
 from turris_api.store.verify import NeedsThread, Verifier
 
 T = TypeVar("T")
-HASHING_THREADS_SQLITE = 3  # per process; side by side: 1, 2, 3, 4 threads gave 2,170, 2,320, 2,485, 2,537 req/s
-# with p99/p50 1.6, 2.2, 2.5, 3.0 (2 workers, 1,000 clients, 32 connections)
-HASHING_THREADS_NETWORK = 8
+# Per process. On SQLite the threads only hash (lookups run on the loop): 2 threads in batches beat
+# 3 handed one job at a time by 1.15-1.25x, and 1 thread by 1.06x (bench/, 1 and 2 workers).
+HASHING_THREADS_SQLITE = 2
+HASHING_THREADS_NETWORK = 8  # a network database's lookups wait on the wire: one job at a time each
 
 
 class Service:
@@ -40,16 +39,23 @@ class Service:
         self.issuer = TokenIssuer(self.verifier, self.keys, settings)
         self.authenticator = Authenticator(self.verifier, self.keys, settings)
         self.token_status = TokenStatus(self.issuer, self.authenticator, settings)
-        # Few threads, first come first served: with anyio's 40, a token request's GIL hand-offs
-        # (lookup, hash, signing) queue behind each other's and the event loop's, halving throughput
-        # and tripling p99 (bench/). A network database's lookups wait on the wire, so it gets more.
-        threads = HASHING_THREADS_SQLITE if db.is_sqlite else HASHING_THREADS_NETWORK
-        self._hashing = ThreadPoolExecutor(threads, thread_name_prefix="turris-hashing")
+        # Few threads: with anyio's 40, a token request's GIL hand-offs queue behind each other's
+        # and the event loop's, halving throughput and tripling p99 (bench/).
+        if db.is_sqlite:
+            self._hashing = BatchingThreads(HASHING_THREADS_SQLITE, "turris-hashing")
+        else:
+            self._hashing = BatchingThreads(HASHING_THREADS_NETWORK, "turris-hashing", batch=1)
 
     async def hashing(self, work: Callable[..., T], *args) -> T:
         """`work(*args)` (an argon2 check, a lookup) on a hashing thread, so the event loop never waits for it."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._hashing, contextvars.copy_context().run, work, *args)
+        return await self._hashing.run(work, *args)
+
+    async def lookup(self, work: Callable[..., T], *args) -> T:
+        """`work(*args)`, a store read: right here on SQLite (a WAL read never waits for a writer, and
+        costs less than the hop to a thread), on a hashing thread for a network database."""
+        if self.db.is_sqlite:
+            return work(*args)
+        return await self.hashing(work, *args)
 
     @staticmethod
     def address(request: Request) -> Address | None:

@@ -47,6 +47,7 @@ _CLIENT_SECRET = (
         api_clients.c.status,
         api_clients.c.last_used_at,
         api_clients.c.not_before,
+        api_clients.c.allowed_origins,
         api_clients.c.organization_id,
         organizations.c.name.label("org_name"),
         organizations.c.api_access,
@@ -71,9 +72,6 @@ _ACTIVE_CLIENT = (
     )
     .join(organizations, organizations.c.id == api_clients.c.organization_id)
     .where(api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE, organizations.c.api_access)
-)
-_CLIENT_ORIGINS = sa.select(api_clients.c.allowed_origins, api_clients.c.expires_at).where(
-    api_clients.c.client_id == sa.bindparam("client_id"), api_clients.c.status == ACTIVE
 )
 _RESTRICTED_TOKEN = (
     sa.select(
@@ -116,14 +114,54 @@ def _old_open(old_hash: str | None, until: datetime | None, now: datetime) -> bo
     return bool(old_hash) and until is not None and until > now
 
 
+class SecretCheck:
+    """One API Client's row as read for a secret check, then which stored hash the secret matched.
+
+    The three steps of `Verifier.verify_client`, apart so the token endpoint can read the row and
+    finish on its event loop and send only the argon2 step (`match_secret`) to a thread.
+    """
+
+    __slots__ = ("row", "now", "hashes", "matched", "upgraded")
+
+    def __init__(self, row, now: datetime) -> None:
+        self.row = row
+        self.now = now
+        # The current secret's hash first, then a rolled secret's old one while it still works.
+        self.hashes: tuple[str, ...] = () if row is None else (row.secret_hash,) + (
+            (row.old_secret_hash,) if _old_open(row.old_secret_hash, row.old_secret_expires_at, now) else ())
+        self.matched: int | None = None  # the index in `hashes` of the one the secret matched
+        self.upgraded: str | None = None  # the current secret hashed anew, when its parameters are outdated
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return tuple(self.row.allowed_origins)
+
+
+def match_secret(check: SecretCheck, secret: str) -> SecretCheck:
+    """The argon2 step alone (no lookup, no write): one verification whether or not the client
+    exists, a second only for a client in a roll's overlap whose new secret did not match."""
+    if not check.hashes:
+        crypto.verify_secret(None, secret)  # same cost as a miss on a real row
+        return check
+    for index, stored_hash in enumerate(check.hashes):
+        if crypto.verify_secret(stored_hash, secret):
+            check.matched = index
+            if index == 0 and crypto.needs_rehash(stored_hash):  # an old secret ends soon: not worth it
+                check.upgraded = crypto.hash_secret(secret)
+            break
+    return check
+
+
 class UseRecorder:
-    """When (and from where) credentials were last used, written back in batches: a check records a
-    use in memory and never waits for a write; one transaction a second writes every use due."""
+    """Bookkeeping written back in batches: when (and from where) credentials were last used, and
+    secret hashes upgraded to the current parameters. A check records it in memory and never waits
+    for a write; one transaction a second writes everything due."""
 
     def __init__(self, db: Database, interval: float = USE_FLUSH_SECONDS) -> None:
         self.db = db
         self.interval = interval
         self._pending: dict[tuple[str, int], tuple[sa.Table, dict]] = {}
+        self._hashes: dict[int, tuple[str, str]] = {}  # API Client row id -> (hash checked, its replacement)
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         db.before_dispose(self.flush)
@@ -137,19 +175,29 @@ class UseRecorder:
         values = {"last_used_at": now} if address is None else {"last_used_at": now, "last_used_ip": address[:45]}
         with self._lock:
             self._pending[(table.name, row_id)] = (table, values)
-            if self._timer is None:
-                self._timer = threading.Timer(self.interval, self.flush)
-                self._timer.daemon = True
-                self._timer.start()
+            self._start_timer()
+
+    def replace_hash(self, row_id: int, checked: str, upgraded: str) -> None:
+        """An API Client's secret hash `checked` replaced by `upgraded`, unless the secret changed meanwhile (a roll)."""
+        with self._lock:
+            self._hashes[row_id] = (checked, upgraded)
+            self._start_timer()
+
+    def _start_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.interval, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
 
     def flush(self) -> None:
-        """Write every use recorded so far (the timer does; so does the service as it stops)."""
+        """Write everything recorded so far (the timer does; so does the service as it stops)."""
         with self._lock:
             pending, self._pending = self._pending, {}
+            hashes, self._hashes = self._hashes, {}
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-        if not pending:
+        if not pending and not hashes:
             return
         try:
             with self.db.write() as conn:
@@ -157,8 +205,13 @@ class UseRecorder:
                     # Never back in time: another instance may have written a later use meanwhile.
                     later = sa.or_(table.c.last_used_at.is_(None), table.c.last_used_at < values["last_used_at"])
                     conn.execute(table.update().where(table.c.id == row_id, later).values(**values))
+                for row_id, (checked, upgraded) in hashes.items():
+                    conn.execute(api_clients.update()
+                                 .where(api_clients.c.id == row_id, api_clients.c.secret_hash == checked)
+                                 .values(secret_hash=upgraded))
         except Exception as err:  # bookkeeping must never fail an authentication that succeeded
-            log.warning("could not record the use of %d credential(s): %s", len(pending), type(err).__name__)
+            log.warning("could not write back %d use(s) and %d upgraded hash(es): %s", len(pending), len(hashes),
+                        type(err).__name__)
 
 
 class NeedsThread(Exception):
@@ -172,7 +225,6 @@ class Verifier:
         self.uses = UseRecorder(db)
         self._client_secret = db.prepare(_CLIENT_SECRET)
         self._active_client = db.prepare(_ACTIVE_CLIENT)
-        self._client_origins = db.prepare(_CLIENT_ORIGINS)
         self._restricted_token = db.prepare(_RESTRICTED_TOKEN)
         self._member_token = db.prepare(_MEMBER_TOKEN)
         # digest(token) -> the stored hash it verified against: a new hash (rotation) misses
@@ -182,24 +234,25 @@ class Verifier:
     def verify_client(self, client_id: str, secret: str) -> VerifiedClient | None:
         """Client ID + secret -> the client, or None (unknown, wrong, non-active, plan without API).
 
-        Costs one argon2 verification whether or not the client exists; a second one only for a
-        client in the overlap of a roll whose new secret did not match (the old one is tried then).
+        The lookup, the argon2 step (see match_secret) and the verdict, one after the other.
         """
-        row = self.db.fetch_one(self._client_secret, {"client_id": client_id[:64]})
-        now = utcnow()
-        if crypto.verify_secret(row.secret_hash if row else None, secret):
-            rehash = (row.secret_hash, secret)
-        elif _old_open(row and row.old_secret_hash, row and row.old_secret_expires_at, now) and crypto.verify_secret(
-            row.old_secret_hash, secret
-        ):
-            rehash = None  # it ends soon: not worth a new hash
-        else:
+        return self.accept_client(match_secret(self.client_secret_check(client_id), secret))
+
+    def client_secret_check(self, client_id: str) -> SecretCheck:
+        """The client's row as stored now (or none), ready for `match_secret`."""
+        return SecretCheck(self.db.fetch_one(self._client_secret, {"client_id": client_id[:64]}), utcnow())
+
+    def accept_client(self, check: SecretCheck) -> VerifiedClient | None:
+        """The verdict once `match_secret` ran: the client, or None. Records the use, and an
+        upgraded hash, to be written within a second (no write waited for here)."""
+        row = check.row
+        if check.matched is None:
             return None
-        if row.status != ACTIVE or not row.api_access or is_expired(row.expires_at, now):
+        if row.status != ACTIVE or not row.api_access or is_expired(row.expires_at, check.now):
             return None
-        self._used(api_clients, row.id, row.last_used_at, now)
-        if rehash is not None and crypto.needs_rehash(rehash[0]):
-            self._rehash(row.id, *rehash)
+        self._used(api_clients, row.id, row.last_used_at, check.now)
+        if check.upgraded is not None:
+            self.uses.replace_hash(row.id, row.secret_hash, check.upgraded)
         return _verified_client(row)
 
     def active_client(self, client_id: str) -> VerifiedClient | None:
@@ -229,13 +282,6 @@ class Verifier:
                     jti=jti[:64], organization_id=client.organization_id, client_id=client.client_id,
                     expires_at=until, revoked_at=now,
                 ))
-
-    def client_origins(self, client_id: str) -> tuple[str, ...] | None:
-        """The client's Allowed Origins as stored now, or None if it is gone or not active."""
-        row = self.db.fetch_one(self._client_origins, {"client_id": client_id[:64]})
-        if row is None or is_expired(row.expires_at, utcnow()):
-            return None
-        return tuple(row.allowed_origins)
 
     def verify_restricted_token(
         self, token: str, *, blocking: bool = True, address: str | None = None
@@ -306,13 +352,3 @@ class Verifier:
     def _used(self, table: sa.Table, row_id: int, last_used_at: datetime | None, now: datetime) -> None:
         if self.uses.due(table, row_id, last_used_at, now):
             self.uses.record(table, row_id, now)
-
-    def _rehash(self, row_id: int, stored_hash: str, secret: str) -> None:
-        """A hash with outdated parameters replaced, unless the secret changed meanwhile (a roll)."""
-        try:
-            with self.db.write() as conn:
-                conn.execute(api_clients.update()
-                             .where(api_clients.c.id == row_id, api_clients.c.secret_hash == stored_hash)
-                             .values(secret_hash=crypto.hash_secret(secret)))
-        except Exception as err:  # bookkeeping must never fail an authentication that succeeded
-            log.warning("could not upgrade a secret's hash: %s", type(err).__name__)

@@ -190,11 +190,26 @@ def test_hashes_with_outdated_parameters_are_upgraded_on_the_next_successful_che
     with db.write() as conn:
         conn.execute(api_clients.update().values(secret_hash=old))
     assert crypto.needs_rehash(old)
-    assert Verifier(db).verify_client(created.client.client_id, created.secret) is not None
+    verifier = Verifier(db)
+    assert verifier.verify_client(created.client.client_id, created.secret) is not None
+    verifier.uses.flush()  # written back with the uses, so the check never waited for it
     with db.read() as conn:
         stored = conn.execute(sa.select(api_clients.c.secret_hash)).scalar_one()
     assert stored != old and not crypto.needs_rehash(stored)
     assert Verifier(db).verify_client(created.client.client_id, created.secret) is not None
+
+
+def test_an_upgraded_hash_never_overwrites_a_secret_rolled_before_it_was_written(admin, db):
+    created = admin.create_client(ClientDraft("Loader"))
+    old = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1, type=Type.ID).hash(created.secret)
+    with db.write() as conn:
+        conn.execute(api_clients.update().values(secret_hash=old))
+    verifier = Verifier(db)
+    assert verifier.verify_client(created.client.client_id, created.secret) is not None
+    new_secret = admin.roll_client(created.client.id, keep_old_for=0).secret  # before the upgrade is written
+    verifier.uses.flush()
+    assert verifier.verify_client(created.client.client_id, new_secret) is not None
+    assert verifier.verify_client(created.client.client_id, created.secret) is None
 
 
 def test_token_hashes_are_salted_so_equal_lookups_need_the_locator(admin, db):

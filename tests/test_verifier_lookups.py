@@ -63,16 +63,16 @@ def test_a_repeated_check_asks_only_whether_the_store_changed(db, admin):
     statements: list[str] = []
     sa.event.listen(db.engine, "checkout", lambda dbapi, *_: dbapi.set_trace_callback(statements.append))
     verifier = Verifier(db)
-    assert verifier.client_origins(client.client.client_id) == ("https://shop.example.com",)
+    assert verifier.client_secret_check(client.client.client_id).allowed_origins == ("https://shop.example.com",)
     assert [s.split()[0] for s in statements] == ["PRAGMA", "SELECT"]
     statements.clear()
-    assert verifier.client_origins(client.client.client_id) == ("https://shop.example.com",)
+    assert verifier.client_secret_check(client.client.client_id).allowed_origins == ("https://shop.example.com",)
     assert statements == ["PRAGMA data_version"]
 
     admin.update_client(client.client.id, ClientDraft(name="Warehouse", allowed_origins=["https://new.example.com"]),
                         client.client.version)
     statements.clear()
-    assert verifier.client_origins(client.client.client_id) == ("https://new.example.com",)
+    assert verifier.client_secret_check(client.client.client_id).allowed_origins == ("https://new.example.com",)
     assert [s.split()[0] for s in statements] == ["PRAGMA", "SELECT"]
 
 

@@ -62,7 +62,8 @@ def _json(body: dict, headers: dict[str, str]) -> Response:
 
 async def token(request: Request, service: Service) -> Response:
     body = await request.body()
-    return _send(await service.hashing(service.issuer.answer, request.headers, body, service.address(request)))
+    return _send(await service.issuer.answer(request.headers, body, service.address(request),
+                                             lookup=service.lookup, hashing=service.hashing))
 
 
 HOT = [
