@@ -9,6 +9,7 @@ answers everything else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,32 @@ from turris_api.server.service import Service
 from turris_api.store.errors import StoreError
 
 Endpoint = Callable[[Request, Service], Awaitable[Response | ASGIApp]]
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+class Answer:
+    """A hot route's answer as two ASGI messages, its headers as byte pairs: Starlette's Response
+    encodes every header name again on every request, which costs more than building these answers."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def json_answer(status: int, body: object, headers: list[tuple[bytes, bytes]]) -> Answer:
+    payload = json.dumps(body).encode("utf-8")
+    return Answer(status, [*headers, (b"content-length", str(len(payload)).encode("ascii")), JSON_TYPE], payload)
+
+
+def header_pairs(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 class HotRoute:

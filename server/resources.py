@@ -22,6 +22,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
 JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 KID_MAX = 64
 VERIFIED_JWT_CACHE_SIZE = 10_000
+SUBSET_DECISIONS = 4_096  # (method, path) pairs whose restricted-subset decision is remembered
+SUBSET_PATH_REMEMBERED = 256  # longer paths are judged every time, never kept
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Authenticator:
         # Backends reuse one JWT for up to an hour, so steady-state requests skip the signature
         # check; the client row is still read on every request, so deletion stays effective at once.
         self.verified_jwts: VerifiedLru[CheckedClaims] = VerifiedLru(VERIFIED_JWT_CACHE_SIZE)
+        self._subset_decisions: dict[tuple[str, str], bool] = {}
 
     def authenticate(
         self, headers: Mapping[str, str], address: Address | None, method: str, path: str, *, blocking: bool = True,
@@ -193,6 +196,18 @@ class Authenticator:
             raise _invalid()
         return CheckedClaims(client_id, organization.get("id"), float(expires), float(issued), jti)
 
+    def _in_restricted_subset(self, method: str, path: str) -> bool:
+        """Whether the subset's rules admit `method path`; remembered (bounded), as the rules are fixed."""
+        key = (method, path)
+        found = self._subset_decisions.get(key)
+        if found is None:
+            found = any(rule.matches(method, path) for rule in self.settings.restricted_endpoints)
+            if len(path) <= SUBSET_PATH_REMEMBERED:
+                if len(self._subset_decisions) >= SUBSET_DECISIONS:
+                    self._subset_decisions.clear()
+                self._subset_decisions[key] = found
+        return found
+
     def _restricted(
         self, token: str, origin: str | None, address: Address | None, method: str, path: str, blocking: bool = True,
     ) -> Principal:
@@ -207,7 +222,7 @@ class Authenticator:
             )
         # Restricted tokens carry no origin list: any page may read what the IP rule let through.
         cors = {"Access-Control-Allow-Origin": origin} if origin is not None else {}
-        if not any(rule.matches(method, path) for rule in self.settings.restricted_endpoints):
+        if not self._in_restricted_subset(method, path):
             raise BearerRefused(403, "insufficient_scope",
                                 "Restricted Access Tokens reach only a small subset of endpoints; use an API Client.",
                                 cors, reason="endpoint")

@@ -248,6 +248,10 @@ def test_allowed_origin_reads_the_answer(service, token):
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://portal.example.com"
     assert "Origin" in response.headers["vary"]
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.json()["client_id"].startswith("trs_ci_")
 
 
 def test_origin_is_compared_after_the_store_normalization(service, token):
@@ -335,6 +339,14 @@ def test_restricted_token_outside_the_subset_is_insufficient_scope(db, admin):
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+def test_subset_decisions_stay_per_path_when_asked_again(db, admin):
+    value = new_token(admin, ips="127.0.0.1").value
+    app = restricted_app(db)
+    for _ in range(3):  # remembered after the first time, and still each path's own answer
+        assert call_from(app, "127.0.0.1", value, "/v1/whoami").status_code == 200
+        assert call_from(app, "127.0.0.1", value, "/v1/organization").status_code == 403
 
 
 def test_the_restricted_subset_is_configurable(db, admin):

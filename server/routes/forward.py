@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from turris_api.server.hot import HotRoute
+from turris_api.server.hot import Answer, HotRoute, header_pairs
 from turris_api.server.resources import BearerRefused, Principal
 from turris_api.server.service import Service
 from turris_api.store.validation import shown
@@ -77,20 +77,9 @@ def identity_headers(principal: Principal) -> list[tuple[bytes, bytes]]:
 ALLOWED_HEADERS = [(b"cache-control", b"no-store"), (b"vary", b"Origin"), (b"content-length", b"0")]
 
 
-class Allowed:
-    """The empty 200 that lets the proxy pass the request on, its headers as ASGI byte pairs:
-    Starlette's Response would encode every name again on every request, costing more than the rest
-    of the answer."""
-
-    __slots__ = ("headers",)
-
-    def __init__(self, principal: Principal) -> None:
-        cors = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in principal.cors.items()]
-        self.headers = [*ALLOWED_HEADERS, *cors, *identity_headers(principal)]
-
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-        await send({"type": "http.response.body", "body": b""})
+def allowed(principal: Principal) -> Answer:
+    """The empty 200 that lets the proxy pass the request on, with what the upstream may rely on."""
+    return Answer(200, [*ALLOWED_HEADERS, *header_pairs(principal.cors), *identity_headers(principal)])
 
 
 def _preflight(method: str, request: Request) -> dict[str, str] | None:
@@ -117,7 +106,7 @@ FORWARD_DOC = {
 }
 
 
-async def forward_auth(request: Request, service: Service) -> Response | Allowed:
+async def forward_auth(request: Request, service: Service) -> Response | Answer:
     try:
         method, path = original_request(request)
     except (NoOriginalRequest, UnicodeDecodeError) as err:
@@ -129,7 +118,7 @@ async def forward_auth(request: Request, service: Service) -> Response | Allowed
     cors = _preflight(method, request)
     if cors is not None:  # a browser's preflight carries no token, as on the service's own endpoints
         return Response(status_code=200, headers={**NO_STORE, **cors})
-    return Allowed(await service.principal(request, method, path))
+    return allowed(await service.principal(request, method, path))
 
 
 # Any method, so any proxy configuration works; Envoy appends the original path (not documented).

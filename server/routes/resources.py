@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from turris_api.server import schemas
-from turris_api.server.hot import HotRoute
+from turris_api.server.hot import Answer, HotRoute, header_pairs, json_answer
 from turris_api.server.resources import Principal
-from turris_api.server.responses import error_models, json_response
+from turris_api.server.responses import error_models
 from turris_api.server.service import Service
 
 RESOURCE_DOC = {"responses": error_models(401, 403, 503), "openapi_extra": {"security": [{"accessToken": []}]},
                 "tags": ["Turris API"]}
 
 
-def _answer(principal: Principal, body: dict) -> Response:
-    return json_response(200, body, {"Vary": "Origin", **principal.cors})
+VARY_ORIGIN = (b"vary", b"Origin")
 
 
-async def whoami(request: Request, service: Service) -> Response:
+def _answer(principal: Principal, body: dict) -> Answer:
+    return json_answer(200, body, [VARY_ORIGIN, *header_pairs(principal.cors)])
+
+
+async def whoami(request: Request, service: Service) -> Answer:
     p = await service.principal(request)
     return _answer(
         p,
@@ -32,7 +34,7 @@ async def whoami(request: Request, service: Service) -> Response:
     )
 
 
-async def organization(request: Request, service: Service) -> Response:
+async def organization(request: Request, service: Service) -> Answer:
     p = await service.principal(request)
     return _answer(p, {"id": p.organization_id, "name": p.organization_name, "api_access": True})
 
