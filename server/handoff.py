@@ -2,8 +2,8 @@
 
 Each hand-off through `loop.run_in_executor` wakes a sleeping thread and then the loop, once per
 job: on the token endpoint those wake-ups cost more than everything but the hash itself (bench/,
-README "Performance"). Here a thread takes every job queued when it wakes, and hands the results
-of the lot back with one wake-up of each loop that asked.
+README "Performance"). Here a thread takes several queued jobs when it wakes, and hands the
+results of the lot back with one wake-up of each loop that asked.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class BatchingThreads:
     """`threads` threads; each takes up to `batch` queued jobs at a time (1 for work that waits on
     the network, so that no job waits behind another's round trip)."""
 
-    def __init__(self, threads: int, name: str, batch: int = 64) -> None:
+    def __init__(self, threads: int, name: str, *, batch: int) -> None:
         self._jobs: SimpleQueue = SimpleQueue()
         self._threads = threads
         self._batch = batch

@@ -24,6 +24,9 @@ T = TypeVar("T")
 # Per process. On SQLite the threads only hash (lookups run on the loop): 2 threads in batches beat
 # 3 handed one job at a time by 1.15-1.25x, and 1 thread by 1.06x (bench/, 1 and 2 workers).
 HASHING_THREADS_SQLITE = 2
+# Jobs a thread takes at once: 4 kept the throughput of 8 or 64 with p99/p50 2.2 instead of 2.4-2.9
+# (a thread holding a long batch leaves the other idle); 2 lost 6%.
+HASHING_BATCH = 4
 HASHING_THREADS_NETWORK = 8  # a network database's lookups wait on the wire: one job at a time each
 
 
@@ -42,7 +45,7 @@ class Service:
         # Few threads: with anyio's 40, a token request's GIL hand-offs queue behind each other's
         # and the event loop's, halving throughput and tripling p99 (bench/).
         if db.is_sqlite:
-            self._hashing = BatchingThreads(HASHING_THREADS_SQLITE, "turris-hashing")
+            self._hashing = BatchingThreads(HASHING_THREADS_SQLITE, "turris-hashing", batch=HASHING_BATCH)
         else:
             self._hashing = BatchingThreads(HASHING_THREADS_NETWORK, "turris-hashing", batch=1)
 

@@ -23,7 +23,7 @@ async def _ask(threads: BatchingThreads, number: int):
 
 
 def test_many_callers_each_get_their_own_result_in_their_own_context_off_the_loop():
-    threads = BatchingThreads(2, "test-hashing")
+    threads = BatchingThreads(2, "test-hashing", batch=4)
 
     async def main():
         return await asyncio.gather(*(asyncio.create_task(_ask(threads, n)) for n in range(200)))
@@ -34,7 +34,7 @@ def test_many_callers_each_get_their_own_result_in_their_own_context_off_the_loo
 
 
 def test_an_error_reaches_only_its_caller_with_its_type_and_the_threads_keep_working():
-    threads = BatchingThreads(1, "test-hashing")
+    threads = BatchingThreads(1, "test-hashing", batch=4)
 
     def work(number: int) -> int:
         if number == 3:
@@ -50,7 +50,7 @@ def test_an_error_reaches_only_its_caller_with_its_type_and_the_threads_keep_wor
 
 
 def test_the_loop_keeps_running_while_a_job_blocks():
-    threads = BatchingThreads(1, "test-hashing")
+    threads = BatchingThreads(1, "test-hashing", batch=4)
     release = threading.Event()
 
     async def main():
@@ -75,7 +75,7 @@ def test_one_job_at_a_time_per_thread_lets_jobs_that_wait_run_side_by_side():
 
 
 def test_a_caller_that_goes_away_leaves_the_others_their_answers():
-    threads = BatchingThreads(1, "test-hashing")
+    threads = BatchingThreads(1, "test-hashing", batch=4)
     release = threading.Event()
 
     async def main():
