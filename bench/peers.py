@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -231,6 +232,15 @@ def argon2_floor(seconds: float, workers: int) -> dict:
     best = "threads" if by_threads >= by_processes else "processes"
     return {"rate": max(by_threads, by_processes), "by": best, "threads": by_threads, "processes": by_processes,
             "workers": workers, "seconds": seconds, "parameters": argon2_parameters()}
+
+
+def merged_floor(floors: list[dict]) -> dict:
+    """Rounds of the floor as one: each way's mean rate over rounds of equal length; the faster way."""
+    threads = statistics.fmean(f["threads"] for f in floors)
+    processes = statistics.fmean(f["processes"] for f in floors)
+    return {**floors[0], "rate": max(threads, processes), "by": "threads" if threads >= processes else "processes",
+            "threads": threads, "processes": processes, "seconds": sum(f["seconds"] for f in floors),
+            "rounds": len(floors)}
 
 
 # --- a raw ASGI handler ------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import gateway, seed
+from bench import gateway, peers, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,6 +201,16 @@ def test_interleaved_runs_merge_into_their_requests_over_their_time():
     assert merged.detail["runs_rps"] == [9_000.0, 1_000.0, 5_000.0]
 
 
+def test_floor_rounds_merge_into_each_ways_mean_and_the_faster_way():
+    first = {"rate": 4_000.0, "by": "threads", "threads": 4_000.0, "processes": 3_000.0, "workers": 2, "seconds": 0.6}
+    second = {"rate": 5_200.0, "by": "processes", "threads": 3_600.0, "processes": 5_200.0, "workers": 2,
+              "seconds": 0.6}
+    floor = peers.merged_floor([first, second])
+    assert (floor["threads"], floor["processes"], floor["rate"], floor["by"]) == (3_800.0, 4_100.0, 4_100.0,
+                                                                                  "processes")
+    assert (floor["rounds"], floor["seconds"], floor["workers"]) == (2, 1.2, 2)
+
+
 def test_gateway_rows_run_the_documented_nginx_config():
     """The forward-auth pair differs only by auth_request: the docs' file as it is, plus a straight route."""
     site = gateway.site_config(auth_port=18000, guarded=18080, straight=18081, upstream=19000)
@@ -217,8 +227,6 @@ def test_node_oidc_peer_checks_argon2id_hashes_and_issues_eddsa_jwts_its_route_v
     """The argon2id peer must really verify hashes (a plaintext comparison would flatter it), and its
     protected route must really verify the JWT, or the rows compare us with less work than ours."""
     import httpx
-
-    from bench import peers
 
     try:
         installed = peers.install_node_oidc(timeout=300)
