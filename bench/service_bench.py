@@ -142,8 +142,8 @@ def run(
             for peer in node.values():  # and the peer's JIT compiler past its first requests
                 peer.warm_up(peers.NODE_TOKEN_PATH, node_token_requests, method="POST")
         bare_form = runner.measure("POST", BARE_FORM, [{"headers": FORM, "body": GRANT}])
-        # The token endpoint, its peers and the floor in interleaved rounds too: in one run the
-        # token endpoint made 2,499 and 2,876 req/s in runs minutes apart, the floor stayed at 4,600.
+        # The token endpoint, its peers and the floor in interleaved rounds too: two runs minutes
+        # apart gave the token endpoint 2,499 and 2,876 req/s, with the floor near 4,600 in both.
         shapes = {"token": _load(runner, "POST", "/oauth/token", token_requests, rounds)}
         for secrets, peer in node.items():
             shapes[secrets] = _load(peer, "POST", peers.NODE_TOKEN_PATH, node_token_requests, rounds)
