@@ -45,7 +45,10 @@ class Answer:
 
 
 def json_answer(status: int, body: object, headers: list[tuple[bytes, bytes]]) -> Answer:
-    payload = json.dumps(body).encode("utf-8")
+    return encoded_json_answer(status, json.dumps(body).encode("utf-8"), headers)
+
+
+def encoded_json_answer(status: int, payload: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
     return Answer(status, [*headers, (b"content-length", str(len(payload)).encode("ascii")), JSON_TYPE], payload)
 
 

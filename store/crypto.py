@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from functools import cache
+from functools import cache, lru_cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -69,6 +69,7 @@ def verify_secret(stored_hash: str | None, presented: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=16_384)  # asked after every successful check; a stored hash's parameters never change
 def needs_rehash(stored_hash: str) -> bool:
     return HASHER.check_needs_rehash(stored_hash)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from turris_api.server import schemas
 from turris_api.server.deps import ServiceDep
-from turris_api.server.hot import HotRoute
+from turris_api.server.hot import Answer, HotRoute, encoded_json_answer, header_pairs
 from turris_api.server.oauth import TokenReply
 from turris_api.server.service import Service
 
@@ -60,10 +60,11 @@ def _json(body: dict, headers: dict[str, str]) -> Response:
     return Response(json.dumps(body).encode("utf-8"), media_type=JSON, headers=headers)
 
 
-async def token(request: Request, service: Service) -> Response:
+async def token(request: Request, service: Service) -> Answer:
     body = await request.body()
-    return _send(await service.issuer.answer(request.headers, body, service.address(request),
-                                             lookup=service.lookup, hashing=service.hashing))
+    reply = await service.issuer.answer(request.headers, body, service.address(request),
+                                        lookup=service.lookup, hashing=service.hashing)
+    return encoded_json_answer(reply.status, reply.body, header_pairs(reply.headers))
 
 
 HOT = [
