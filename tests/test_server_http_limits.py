@@ -164,3 +164,20 @@ def test_a_body_that_never_finishes_arriving_is_cut_off_too(service):
         answer = read_all(sock)
     assert time.monotonic() - started < READ_TIMEOUT * 4
     assert status_of(answer) == 408
+
+
+def test_pipelined_requests_get_whole_answers_in_order(service):
+    """Responses are written once per turn of the event loop: several in flight must still each
+    arrive whole, in the order asked, and a HEAD's must carry no body."""
+    keep = ["GET /health/live HTTP/1.1", "Host: api.turris.test"]
+    requests = [*keep, "", "GET /nowhere HTTP/1.1", "Host: api.turris.test", "", "HEAD /health/live HTTP/1.1",
+                "Host: api.turris.test", "", *keep, "Connection: close", "", ""]
+    answer = exchange(service, "\r\n".join(requests).encode("latin-1"))
+    statuses, rest = [], answer
+    while rest:
+        head, _, rest = rest.partition(b"\r\n\r\n")
+        statuses.append(int(head.split(b" ", 2)[1]))
+        length = int(headers_of(head + b"\r\n\r\n").get("content-length", "0"))
+        if len(statuses) != 3:  # the HEAD's length names a body it does not send
+            rest = rest[length:]
+    assert statuses == [200, 404, 405, 200]
