@@ -96,7 +96,8 @@ class CreatedModal(Guarded, ClosesOnce, ModalScreen[None]):
                 self._close()
 
         if self.app.screen is self:
-            self.app.push_screen(Confirm("Not copied yet", self.close_warning, "Close anyway", "Back"), decided)
+            self.app.push_screen(Confirm("Not copied yet", f"{self.close_warning} Close anyway?", "Close anyway", "Back"),
+                                 decided)
 
     def _close(self) -> None:
         # Forget the values before leaving: nothing of them stays in memory we control.
@@ -136,7 +137,7 @@ class ClientCreatedModal(CreatedModal):
             "Copy both now and store them in your secrets manager. The Client Secret will never be shown in Turris again.",
             CLIENT_ADVICE,
             "The Client Secret will never be shown again. If you have not stored it, you will have to "
-            + ("roll it again. Close anyway?" if rolled else "delete this API Client and create a new one. Close anyway?"),
+            + ("roll it again." if rolled else "delete this API Client and create a new one."),
             rolled or ("" if has_origins else "No Allowed Origins were set, so browsers on any origin may use this client."),
         )
 
@@ -154,7 +155,7 @@ class TokenCreatedModal(CreatedModal):
             "Copy it now and store it somewhere safe. The full value will never be shown in Turris again.",
             BROWSER_CREDENTIAL_ADVICE,
             "The token will never be shown again. If you have not stored it, you will have to "
-            + ("roll it again. Close anyway?" if rolled else "delete it and create a new one. Close anyway?"),
+            + ("roll it again." if rolled else "delete it and create a new one."),
             rolled,
         )
 

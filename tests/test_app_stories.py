@@ -628,6 +628,23 @@ async def test_closing_the_created_modal_before_copying_asks(admin):
         assert table.has_focus and table.cursor_row == 0
 
 
+async def test_quitting_before_the_secret_is_copied_asks_about_quitting_not_closing(admin):
+    from turris_api.screens.modals import Confirm
+
+    app = make_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_api(pilot)
+        await add_client(pilot, "Leaving")
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        shown = screen_text(app)
+        assert isinstance(app.screen, Confirm) and "Quit anyway?" in shown
+        assert "The Client Secret will never be shown again" in shown and "Close anyway" not in shown
+        await pilot.press("escape")  # back to the secret
+        await settle(pilot)
+        assert isinstance(app.screen, ClientCreatedModal)
+
+
 async def test_after_a_create_the_cursor_is_on_the_new_row(admin):
     for name in ("Alpha", "Kilo", "Zulu"):
         admin.create_client(ClientDraft(name))
