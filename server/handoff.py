@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import weakref
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import TypeVar
@@ -29,6 +30,8 @@ class BatchingThreads:
         self._name = name
         self._started = False
         self._start_lock = threading.Lock()
+        # The threads hold only the queue: once nobody can hand them work, they are told to end.
+        weakref.finalize(self, _stop, self._jobs, threads)
 
     async def run(self, work: Callable[..., T], *args) -> T:
         """`work(*args)` on one of the threads, in the caller's context (its log fields)."""
@@ -43,30 +46,43 @@ class BatchingThreads:
         with self._start_lock:
             if not self._started:
                 for number in range(self._threads):
-                    threading.Thread(target=self._serve, name=f"{self._name}-{number}", daemon=True).start()
+                    threading.Thread(target=_serve, args=(self._jobs, self._batch), name=f"{self._name}-{number}",
+                                     daemon=True).start()
                 self._started = True
 
-    def _serve(self) -> None:
-        jobs, most = self._jobs, self._batch
-        while True:
-            batch = [jobs.get()]
-            while len(batch) < most:
-                try:
-                    batch.append(jobs.get_nowait())
-                except Empty:
-                    break
-            done: dict[asyncio.AbstractEventLoop, list] = {}
-            for loop, future, context, work, args in batch:
-                try:
-                    outcome = (future, context.run(work, *args), None)
-                except BaseException as err:  # noqa: BLE001 (raised again in the caller, whatever it is)
-                    outcome = (future, None, err)
-                done.setdefault(loop, []).append(outcome)
-            for loop, outcomes in done.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, outcomes)
-                except RuntimeError:  # that loop closed meanwhile: nobody waits for these
-                    pass
+
+STOP = None  # in the queue: one thread ends
+
+
+def _stop(jobs: SimpleQueue, threads: int) -> None:
+    for _ in range(threads):
+        jobs.put(STOP)
+
+
+def _serve(jobs: SimpleQueue, most: int) -> None:
+    while (first := jobs.get()) is not STOP:
+        batch = [first]
+        while len(batch) < most:
+            try:
+                job = jobs.get_nowait()
+            except Empty:
+                break
+            if job is STOP:  # another thread's, or this one's after the batch
+                jobs.put(STOP)
+                break
+            batch.append(job)
+        done: dict[asyncio.AbstractEventLoop, list] = {}
+        for loop, future, context, work, args in batch:
+            try:
+                outcome = (future, context.run(work, *args), None)
+            except BaseException as err:  # noqa: BLE001 (raised again in the caller, whatever it is)
+                outcome = (future, None, err)
+            done.setdefault(loop, []).append(outcome)
+        for loop, outcomes in done.items():
+            try:
+                loop.call_soon_threadsafe(_settle, outcomes)
+            except RuntimeError:  # that loop closed meanwhile: nobody waits for these
+                pass
 
 
 def _settle(outcomes: list) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
 
 import pytest
@@ -89,3 +90,14 @@ def test_a_caller_that_goes_away_leaves_the_others_their_answers():
         return await stays
 
     assert asyncio.run(main())[0] == 7
+
+
+def test_the_threads_end_once_nobody_can_hand_them_work():
+    threads = BatchingThreads(3, "test-ending", batch=4)
+    assert asyncio.run(threads.run(_whoami, 1))[0] == 1
+    assert sum(t.name.startswith("test-ending-") for t in threading.enumerate()) == 3
+    del threads
+    gc.collect()
+    for thread in [t for t in threading.enumerate() if t.name.startswith("test-ending-")]:
+        thread.join(timeout=10)
+    assert not any(t.name.startswith("test-ending-") for t in threading.enumerate())
