@@ -250,7 +250,7 @@ def duration(value: str | int | timedelta, field: str, label: str, maximum: time
 
 def overlap(value: str | int | timedelta) -> timedelta:
     """How long a rolled credential's previous value keeps working: 0 (ends now) to 30 days."""
-    return duration(value, "keep_old_for", "Keep-old-for", OVERLAP_MAX)
+    return duration(value, "keep_old_for", "Keep old for", OVERLAP_MAX)  # the roll form's label
 
 
 def expiry(value: str | datetime | None, now: datetime) -> datetime | None:

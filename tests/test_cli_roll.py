@@ -37,7 +37,7 @@ def test_roll_json_carries_the_secret_and_a_zero_overlap(cli):
 def test_a_bad_keep_old_for_names_itself_and_exits_2(cli, bad):
     created = json.loads(cli("client", "create", "--name", "Loader", "--json")[1])
     code, _, err = cli("client", "roll", created["client_id"], "--keep-old-for", bad)
-    assert code == 2 and bad in err
+    assert code == 2 and bad in err and "Keep old for" in err
 
 
 def test_expiry_on_create_and_update_and_the_policy_cap(cli):
