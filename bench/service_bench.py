@@ -147,10 +147,10 @@ def run(
         shapes = {"token": _load(runner, "POST", "/oauth/token", token_requests, rounds)}
         for secrets, peer in node.items():
             shapes[secrets] = _load(peer, "POST", peers.NODE_TOKEN_PATH, node_token_requests, rounds)
-        floor_rounds = _interleaved(rounds, {
+        token_rounds = _interleaved(rounds, {
             **shapes, "floor": lambda: peers.argon2_floor(min(seconds, FLOOR_SECONDS) / rounds, WORKERS)})
-        floor = peers.merged_floor(floor_rounds.pop("floor"))
-        measured = _merged(floor_rounds)
+        floor = peers.merged_floor(token_rounds.pop("floor"))
+        measured = _merged(token_rounds)
         token = measured.pop("token")
         tools["argon2_floor"] = {k: v for k, v in floor.items() if k != "rate"}
         # After the token run, so these clients' first use was recorded in it, as in the run before.
