@@ -12,7 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from turris_api.store.database import SCHEMA_HEAD, SQLITE_BUSY_TIMEOUT_S, Database, sqlite_file
+from turris_api.store.database import SCHEMA_HEAD, SQLITE_BUSY_TIMEOUT_S, Database, note_commit, sqlite_file
 from turris_api.store.errors import Conflict, Invalid, Unavailable
 
 PG_ADVICE = ("For a PostgreSQL store use pg_dump and pg_restore (pg_dump -Fc -f turris.dump DBNAME; "
@@ -45,6 +45,7 @@ def restore(url: str, source: Path, *, force: bool = False) -> str:
     db = Database(url, migrate=False)  # creates the file 0600 if it is new
     try:
         _copy(source, target)  # under SQLite's locks: readers of the live store see old or new, never half
+        note_commit()
         db.migrate()  # an older backup gets today's schema
     finally:
         db.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import weakref
@@ -135,6 +136,7 @@ class Database:
                 command.upgrade(config, revision)
                 if self.is_sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                     raise Unavailable("A migration left references to rows that do not exist; nothing was changed.")
+        note_commit()
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -162,11 +164,11 @@ class Database:
         """
         dialect = self.engine.dialect
         driver_error = dialect.loaded_dbapi.Error
-        if self._file is not None:
-            self._check_file()
         try:  # what guard() does, without a generator on every credential check
             if self._lookups is not None:
                 return self._fetch_one_on_this_thread(query, params, driver_error)
+            if self._file is not None:
+                self._check_file()
             try:
                 raw = self.engine.raw_connection()
             except driver_error as err:  # (re)connecting failed: unlike Engine.connect, not wrapped
@@ -200,26 +202,19 @@ class Database:
         (and its rollback) halves the lookup's cost (bench/, issue 6).
 
         Rows are remembered per connection until SQLite's `data_version` moves, which it does when
-        any other connection, in any process, commits: a repeated lookup costs that one PRAGMA, and
-        a change is still seen by the very next read."""
-        lookups = self._lookups
-        held = lookups.held()
+        any other connection, in any process, commits (see `_fresh_lookups`)."""
+        held = self._lookups.held()
         try:
-            if held is None:
-                held = lookups.open(self.engine)
-            conn = held.dbapi
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != held.version:
-                held.rows.clear()
-                held.version = version
+            if held is None or not held.fresh(_commits.value):
+                held = self._fresh_lookups()
             key = (query, *params.items())
             if key in held.rows:
                 return held.rows[key]
-            cursor = conn.execute(query.sql, query.arguments(params))
+            cursor = held.dbapi.execute(query.sql, query.arguments(params))
             found = cursor.fetchone()
             cursor.close()
         except driver_error as err:
-            lookups.drop()  # a connection that failed once is not trusted again
+            self._lookups.drop()  # a connection that failed once is not trusted again
             raise DBAPIError.instance(query.sql, None, err, driver_error, hide_parameters=True,
                                       dialect=self.engine.dialect) from err
         row = None if found is None else query.row(found)
@@ -227,6 +222,30 @@ class Database:
             held.rows.clear()
         held.rows[key] = row
         return row
+
+    def _fresh_lookups(self) -> _LookupConnection:
+        """This thread's lookup connection, its rows dropped if the file was replaced or anything
+        committed since they were read (the file's identity, then `PRAGMA data_version`).
+
+        That check costs three system calls, more than the lookup it guards. On an event loop it
+        serves the rest of the loop's turn: a request answered in this turn was received before the
+        check (a request read during the turn runs in the next one, after `held.expire`), so a change
+        committed before it arrived is still seen; and a commit made by this process clears it at
+        once. Off a loop, every read checks."""
+        if self._file is not None:
+            self._check_file()  # may close every lookup connection: asked for only after it
+        held = self._lookups.held() or self._lookups.open(self.engine)
+        version = held.dbapi.execute("PRAGMA data_version").fetchone()[0]
+        if version != held.version:
+            held.rows.clear()
+            held.version = version
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return held
+        held.commits = _commits.value
+        loop.call_soon(held.expire)
+        return held
 
     def ping(self) -> None:
         """One trivial read; Unavailable if the store cannot be read now."""
@@ -252,6 +271,8 @@ class Database:
                 if _is_read_only(err):
                     conn.invalidate()
                 raise
+            finally:
+                note_commit()
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -277,16 +298,46 @@ class Database:
         self.engine.dispose()
 
 
+class _Commits:
+    """How many writes this process has made (any store): a lookup's check for this loop turn
+    does not outlive one (see `Database._fresh_lookups`)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def note(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+_commits = _Commits()
+
+
+def note_commit() -> None:
+    """This process changed a store (`Database.write`, a migration, a restore's copy): the next
+    lookup, even in the same loop turn, checks the store again."""
+    _commits.note()
+
+
 class _LookupConnection:
     """A DBAPI connection a thread keeps for itself; its owner (a thread-local) drops it with the thread."""
 
-    __slots__ = ("dbapi", "generation", "version", "rows", "__weakref__")
+    __slots__ = ("dbapi", "generation", "version", "rows", "commits", "__weakref__")
 
     def __init__(self, dbapi, generation: int) -> None:
         self.dbapi = dbapi
         self.generation = generation
         self.version: int | None = None  # PRAGMA data_version when `rows` were read
         self.rows: dict[tuple, object] = {}  # (lookup, its parameters) -> row (read-only), or None
+        self.commits: int | None = None  # this process's commit count at this loop turn's check, or None
+
+    def fresh(self, commits: int) -> bool:
+        """Whether this loop turn's check still holds (no commit by this process since)."""
+        return self.commits == commits
+
+    def expire(self) -> None:
+        self.commits = None
 
     def __del__(self) -> None:
         self.dbapi.close()

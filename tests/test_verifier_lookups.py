@@ -1,10 +1,13 @@
 """Credential checks see the row as stored now on every request. On a file SQLite store each thread
 keeps its own lookup connection, which re-reads a row only when the database changed: a change, made
-by any connection in any process, is still seen by the very next check, the connections never take
-the pool's slots from the requests that need them, and they are closed with the store."""
+by any connection in any process, is still seen by the very next check (on an event loop, by the
+first check of the next loop turn, where a request received after the change is answered), the
+connections never take the pool's slots from the requests that need them, and they are closed with
+the store."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import subprocess
@@ -17,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from turris_api.store.database import Database
+from turris_api.store.errors import Unavailable
 from turris_api.store.local import LocalStore
 from turris_api.store.models import ClientDraft, TokenDraft
 from turris_api.store.operator import bootstrap
@@ -43,25 +47,93 @@ def test_a_deleted_token_is_refused_by_the_next_check_on_a_thread_that_checked_i
 sqlite_file_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
+def _disable_in_another_process(database_url: str, client_id: str) -> None:
+    """An operator's emergency fix with the sqlite3 shell, outside the store and this process."""
+    path = sa.engine.make_url(database_url).database
+    subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute(\"UPDATE api_clients SET status = 'disabled' WHERE client_id = ?\", (sys.argv[2],)); "
+                    "c.commit()", path, client_id], check=True)
+
+
 @sqlite_file_only
 def test_a_client_disabled_by_another_process_is_refused_by_the_next_check(db, admin, database_url):
     client = admin.create_client(ClientDraft(name="Warehouse")).client
     verifier = Verifier(db)
     assert verifier.active_client(client.client_id) is not None
     assert verifier.active_client(client.client_id) is not None  # now remembered by this connection
-    # An operator's emergency fix with the sqlite3 shell, outside the store and this process.
-    path = sa.engine.make_url(database_url).database
-    subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
-                    "c.execute(\"UPDATE api_clients SET status = 'disabled' WHERE client_id = ?\", (sys.argv[2],)); "
-                    "c.commit()", path, client.client_id], check=True)
+    _disable_in_another_process(database_url, client.client_id)
     assert verifier.active_client(client.client_id) is None
+
+
+def _traced(db: Database) -> list[str]:
+    statements: list[str] = []
+    sa.event.listen(db.engine, "checkout", lambda dbapi, *_: dbapi.set_trace_callback(statements.append))
+    return statements
+
+
+@sqlite_file_only
+def test_on_an_event_loop_one_check_serves_a_loop_turn_and_the_next_turn_sees_another_process_change(
+        db, admin, database_url):
+    client = admin.create_client(ClientDraft(name="Warehouse")).client
+    verifier = Verifier(db)
+    statements = _traced(db)
+
+    async def requests_in_two_turns():
+        for _ in range(3):  # three requests answered in one turn: one check of the store between them
+            assert verifier.active_client(client.client_id) is not None
+        checks = statements.count("PRAGMA data_version")
+        _disable_in_another_process(database_url, client.client_id)
+        await asyncio.sleep(0)  # the turn in which a request received after the change is answered
+        return checks, verifier.active_client(client.client_id)
+
+    checks, after_the_change = asyncio.run(requests_in_two_turns())
+    assert checks == 1
+    assert after_the_change is None
+    assert statements.count("PRAGMA data_version") == 2
+
+
+@sqlite_file_only
+def test_on_an_event_loop_a_change_this_process_makes_is_seen_by_the_check_right_after_it(db, admin):
+    made = admin.create_client(ClientDraft(name="Warehouse")).client
+    token = admin.create_token(TokenDraft(name="Storefront", allowed_ips="127.0.0.1"))
+    verifier = Verifier(db)
+    other_store = LocalStore(Database(db.engine.url.render_as_string(hide_password=False)))  # another store, this process
+
+    async def one_turn():
+        assert verifier.active_client(made.client_id) is not None
+        assert verifier.verify_restricted_token(token.value) is not None
+        admin.set_client_status(made.id, "disabled")
+        disabled = verifier.active_client(made.client_id)
+        other_store.delete_token(token.token.id)
+        return disabled, verifier.verify_restricted_token(token.value)
+
+    try:
+        assert asyncio.run(one_turn()) == (None, None)
+    finally:
+        other_store.db.dispose()
+
+
+@sqlite_file_only
+def test_on_an_event_loop_a_vanished_store_file_fails_the_next_turn_closed(db, admin, database_url):
+    made = admin.create_client(ClientDraft(name="Warehouse")).client
+    verifier = Verifier(db)
+    path = Path(sa.engine.make_url(database_url).database)
+
+    async def two_turns():
+        assert verifier.active_client(made.client_id) is not None
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            file.unlink(missing_ok=True)
+        await asyncio.sleep(0)
+        verifier.active_client(made.client_id)
+
+    with pytest.raises(Unavailable, match="store file is missing"):
+        asyncio.run(two_turns())
 
 
 @sqlite_file_only
 def test_a_repeated_check_asks_only_whether_the_store_changed(db, admin):
     client = admin.create_client(ClientDraft(name="Warehouse", allowed_origins=["https://shop.example.com"]))
-    statements: list[str] = []
-    sa.event.listen(db.engine, "checkout", lambda dbapi, *_: dbapi.set_trace_callback(statements.append))
+    statements = _traced(db)
     verifier = Verifier(db)
     assert verifier.client_secret_check(client.client.client_id).allowed_origins == ("https://shop.example.com",)
     assert [s.split()[0] for s in statements] == ["PRAGMA", "SELECT"]
