@@ -235,6 +235,7 @@ class Database:
         if self._file is not None:
             self._check_file()  # may close every lookup connection: asked for only after it
         held = self._lookups.held() or self._lookups.open(self.engine)
+        commits = _commits.value  # before the check: a commit noted during it makes the next lookup check again
         version = held.dbapi.execute("PRAGMA data_version").fetchone()[0]
         if version != held.version:
             held.rows.clear()
@@ -243,7 +244,7 @@ class Database:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return held
-        held.commits = _commits.value
+        held.commits = commits
         loop.call_soon(held.expire)
         return held
 
